@@ -1,0 +1,68 @@
+# AI Studio backend — one set of commands for people, hooks and CI.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_DIR ?= .run
+export RUN_DIR
+
+# Every member of the monorepo, installed editable into one virtualenv for development.
+MEMBERS := libs/contracts libs/runtime libs/devstack libs/providers \
+	services/gateway services/generator services/poller services/usage services/captioner \
+	tools/provider_simulator
+SERVICES := gateway generator poller usage captioner
+PYPROJECTS := $(foreach m,$(MEMBERS),$(wildcard $(m)/pyproject.toml))
+
+.PHONY: help install run test test-fast lint migrate migrate-down asyncapi schemas bench requirements clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements/dev.txt $(PYPROJECTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation $(foreach m,$(MEMBERS),$(if $(wildcard $(m)/pyproject.toml),-e $(m)))
+	touch $@
+
+install: $(VENV)/.installed ## Create the virtualenv and install everything (run and test do this themselves)
+
+run: install ## Start the whole system on this machine (embedded NATS/Postgres/simulator when not configured)
+	$(BIN)/python -m aistudio_devstack run
+
+test: install ## Run the whole test suite against real NATS JetStream and Postgres
+	$(BIN)/python -m pytest
+
+test-fast: install ## Run the tests that need no services (contracts, units)
+	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+migrate: install ## Apply every service's migrations to DATABASE_URL (or to the embedded Postgres)
+	$(BIN)/python -m aistudio_devstack migrate
+
+migrate-down: install ## Undo the newest migration of SERVICE (e.g. make migrate-down SERVICE=usage)
+	$(BIN)/python -m aistudio_devstack migrate --down --steps 1 $(SERVICE)
+
+asyncapi: install ## Generate the AsyncAPI documentation of every event into docs/asyncapi
+	$(BIN)/python -m aistudio_contracts.asyncapi docs/asyncapi
+
+schemas: install ## Regenerate the checked-in JSON Schemas of the events (after a deliberate change)
+	$(BIN)/python -m aistudio_contracts.jsonschema libs/contracts/schemas
+
+bench: install ## Run the benchmarks and write bench/out/report.md
+	$(BIN)/python -m bench
+
+requirements: ## Recompile the pinned requirement files (needs uv)
+	cd requirements && uv pip compile services.in -o services.txt --python-version 3.11 --no-header -q
+	cd requirements && uv pip compile dev.in -o dev.txt --python-version 3.11 --no-header -q
+
+clean: ## Remove the virtualenv and local state (embedded databases, media)
+	rm -rf $(VENV) $(RUN_DIR)

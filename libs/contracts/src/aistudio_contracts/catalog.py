@@ -1,0 +1,113 @@
+"""What the product offers: providers, media types, aspect ratios, plans and failure reasons.
+
+This is the one place that says which provider makes which media type and which aspect
+ratios each accepts; the gateway validates against it and the generator routes by it.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MediaType(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class Provider(StrEnum):
+    KIE_VEO3 = "kie-veo3"
+    KIE_4O_IMAGE = "kie-4o-image"
+    KIE_FLUX_KONTEXT = "kie-flux-kontext"
+    GEMINI_FLASH = "gemini-flash"
+
+
+class Plan(StrEnum):
+    FREE = "free"
+    PRO = "pro"
+
+
+class AssetStatus(StrEnum):
+    PROCESSING = "processing"
+    READY = "ready"
+    ERROR = "error"
+
+
+class CaptionStatus(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class FailureReason(StrEnum):
+    """Why a generation ended without media; machine-readable, shown to clients as `errorCode`."""
+
+    CONTENT_POLICY = "content_policy"
+    INVALID_INPUT = "invalid_input"
+    PROVIDER_ERROR = "provider_error"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    TIMEOUT = "timeout"
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    provider: Provider
+    label: str
+    media_type: MediaType
+    aspect_ratios: tuple[str, ...]
+    default_aspect_ratio: str
+    asynchronous: bool
+
+    def accepts_aspect_ratio(self, aspect_ratio: str) -> bool:
+        return aspect_ratio in self.aspect_ratios
+
+
+PROVIDERS: dict[Provider, ProviderSpec] = {
+    spec.provider: spec
+    for spec in (
+        ProviderSpec(
+            Provider.KIE_4O_IMAGE,
+            "KIE 4O Image (Fast)",
+            MediaType.IMAGE,
+            ("1:1", "3:2", "2:3"),
+            "1:1",
+            asynchronous=True,
+        ),
+        ProviderSpec(
+            Provider.KIE_FLUX_KONTEXT,
+            "KIE Flux Kontext (HD)",
+            MediaType.IMAGE,
+            ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16"),
+            "16:9",
+            asynchronous=True,
+        ),
+        ProviderSpec(
+            Provider.GEMINI_FLASH,
+            "Gemini 2.5 Flash",
+            MediaType.IMAGE,
+            ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9"),
+            "1:1",
+            asynchronous=False,
+        ),
+        ProviderSpec(
+            Provider.KIE_VEO3,
+            "KIE Veo3 (8 seconds)",
+            MediaType.VIDEO,
+            ("16:9", "9:16", "Auto"),
+            "16:9",
+            asynchronous=True,
+        ),
+    )
+}
+
+# Images whose KIE submission was refused outright (nothing billed) are generated here instead.
+IMAGE_FALLBACK_PROVIDER = Provider.GEMINI_FLASH
+
+PROMPT_MIN_LENGTH = 10
+PROMPT_MAX_LENGTH = 1000
+
+
+def providers_for(media_type: MediaType) -> list[ProviderSpec]:
+    return [spec for spec in PROVIDERS.values() if spec.media_type is media_type]

@@ -1,0 +1,129 @@
+"""Every event of the generation lifecycle.
+
+Past-tense names; each class knows its subject. A breaking change is a new class (and subject
+version) published alongside the old one; adding an optional field is not breaking.
+"""
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import subjects
+from .catalog import FailureReason, MediaType, Plan, Provider
+from .envelope import Event
+
+
+class StoredMedia(BaseModel):
+    """A result copied into our own storage; the provider's URL is kept only as its origin."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    storage_key: str
+    content_type: str
+    size_bytes: int = Field(ge=0)
+    sha256: str
+    origin_url: str | None = None
+
+
+class GenerationRequested(Event):
+    subject: ClassVar[str] = subjects.GENERATION_REQUESTED
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    media_type: MediaType
+    prompt: str
+    aspect_ratio: str
+    reference_image_url: str | None = None
+
+
+class TaskStarted(Event):
+    """A provider accepted a paid, asynchronous task for the asset."""
+
+    subject: ClassVar[str] = subjects.TASK_STARTED
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    media_type: MediaType
+    task_id: str
+    prompt: str
+    # When the provider is asked to call back, the URL it was given (it carries a secret token).
+    callback_url: str | None = None
+
+
+class GenerationCompleted(Event):
+    subject: ClassVar[str] = subjects.GENERATION_COMPLETED
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    media_type: MediaType
+    prompt: str
+    media: StoredMedia
+    task_id: str | None = None
+    # Set when another provider made the media because the requested one refused the job.
+    requested_provider: Provider | None = None
+
+
+class GenerationFailed(Event):
+    subject: ClassVar[str] = subjects.GENERATION_FAILED
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    reason: FailureReason
+    message: str
+    task_id: str | None = None
+
+
+class CaptionGenerated(Event):
+    subject: ClassVar[str] = subjects.CAPTION_GENERATED
+
+    asset_id: UUID
+    user_id: str
+    caption: str
+    model: str | None = None
+
+
+class CaptionFailed(Event):
+    """Captioning gave up for now; the media itself is unaffected."""
+
+    subject: ClassVar[str] = subjects.CAPTION_FAILED
+
+    asset_id: UUID
+    user_id: str
+    message: str
+
+
+class ProviderCallbackReceived(Event):
+    """A provider called our callback URL; the body is a hint to check now, not a verdict."""
+
+    subject: ClassVar[str] = subjects.PROVIDER_CALLBACK_RECEIVED
+
+    asset_id: UUID
+    provider: Provider
+    task_id: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubscriptionChanged(Event):
+    """Billing moved a user to another plan (published by a billing service)."""
+
+    subject: ClassVar[str] = subjects.SUBSCRIPTION_CHANGED
+
+    user_id: str
+    plan: Plan
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    GenerationRequested,
+    TaskStarted,
+    GenerationCompleted,
+    GenerationFailed,
+    CaptionGenerated,
+    CaptionFailed,
+    ProviderCallbackReceived,
+    SubscriptionChanged,
+)

@@ -1,0 +1,96 @@
+"""Request/reply messages exchanged over core NATS (the gateway asks, a service answers)."""
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from . import subjects
+from .catalog import MediaType, Plan
+from .envelope import Message
+
+
+class UsageSummary(Message):
+    user_id: str
+    plan: Plan
+    limit: int | None = Field(description="Generations allowed this period; null means unlimited.")
+    used: int
+    reserved: int
+    remaining: int | None
+    period_start: datetime
+    period_end: datetime
+
+
+class ReserveQuota(Message):
+    """Take one unit of quota for a generation; idempotent by request_id (the asset id)."""
+
+    subject: ClassVar[str] = subjects.USAGE_RESERVE
+
+    request_id: UUID
+    user_id: str
+
+
+class QuotaReservation(Message):
+    granted: bool
+    usage: UsageSummary
+
+
+class ReleaseQuota(Message):
+    """Give back a reservation whose generation was never started (e.g. the asset could not be stored)."""
+
+    subject: ClassVar[str] = subjects.USAGE_RELEASE
+
+    request_id: UUID
+    user_id: str
+
+
+class GetUsage(Message):
+    subject: ClassVar[str] = subjects.USAGE_SUMMARY
+
+    user_id: str
+
+
+class SetPlan(Message):
+    subject: ClassVar[str] = subjects.USAGE_SET_PLAN
+
+    user_id: str
+    plan: Plan
+
+
+class GenerateCaption(Message):
+    subject: ClassVar[str] = subjects.CAPTION_GENERATE
+
+    asset_id: UUID
+    user_id: str
+    media_type: MediaType
+    media_url: str
+    prompt: str
+    system_prompt: str | None = None
+
+
+class CaptionReply(Message):
+    success: bool
+    caption: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class ErrorReply(Message):
+    """What a responder answers when it could not do what was asked."""
+
+    error: str
+    code: str = "error"
+
+
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    UsageSummary,
+    ReserveQuota,
+    QuotaReservation,
+    ReleaseQuota,
+    GetUsage,
+    SetPlan,
+    GenerateCaption,
+    CaptionReply,
+    ErrorReply,
+)

@@ -1,0 +1,48 @@
+"""Every subject, the stream that persists events, and its settings: spelled here and nowhere else."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+EVENTS_PREFIX = "aistudio.events"
+RPC_PREFIX = "aistudio.rpc"
+
+# Persisted events (JetStream).
+GENERATION_REQUESTED = f"{EVENTS_PREFIX}.generation.requested"
+TASK_STARTED = f"{EVENTS_PREFIX}.generation.task-started"
+GENERATION_COMPLETED = f"{EVENTS_PREFIX}.generation.completed"
+GENERATION_FAILED = f"{EVENTS_PREFIX}.generation.failed"
+CAPTION_GENERATED = f"{EVENTS_PREFIX}.caption.generated"
+CAPTION_FAILED = f"{EVENTS_PREFIX}.caption.failed"
+PROVIDER_CALLBACK_RECEIVED = f"{EVENTS_PREFIX}.provider.callback-received"
+SUBSCRIPTION_CHANGED = f"{EVENTS_PREFIX}.billing.subscription-changed"
+
+# Request/reply (core NATS; the caller waits for the answer, nothing is persisted).
+USAGE_RESERVE = f"{RPC_PREFIX}.usage.reserve"
+USAGE_RELEASE = f"{RPC_PREFIX}.usage.release"
+USAGE_SUMMARY = f"{RPC_PREFIX}.usage.summary"
+USAGE_SET_PLAN = f"{RPC_PREFIX}.usage.set-plan"
+CAPTION_GENERATE = f"{RPC_PREFIX}.caption.generate"
+
+# Queue groups for request/reply responders, so replicas share the requests.
+USAGE_QUEUE = "usage"
+CAPTIONER_QUEUE = "captioner"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    name: str
+    subjects: tuple[str, ...]
+    # Publishes carrying the same Nats-Msg-Id within this window are stored once.
+    duplicate_window: timedelta
+    # Events are kept this long for replay and for new consumers; Postgres is the system of record.
+    max_age: timedelta
+    file_storage: bool = True
+    replicas: int = 1
+
+
+EVENTS_STREAM = StreamSettings(
+    name="AISTUDIO_EVENTS",
+    subjects=(f"{EVENTS_PREFIX}.>",),
+    duplicate_window=timedelta(minutes=10),
+    max_age=timedelta(days=14),
+)

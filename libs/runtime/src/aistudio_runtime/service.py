@@ -1,0 +1,73 @@
+"""The lifecycle every event-driven service shares: Postgres pool, JetStream stream, outbox relay.
+
+A service's composition root builds one `ServiceRuntime` and hands its hooks to FastStream:
+the pool and the stream exist before any handler runs; the relay starts once the broker is
+connected; on SIGTERM the relay stops first, the broker lets running handlers finish
+(`graceful_timeout`), and the pool closes last.
+"""
+
+import asyncpg
+from faststream.nats import NatsBroker
+
+from aistudio_contracts import Event
+
+from . import outbox
+from .db import create_pool
+from .logging import get_logger
+from .messaging import ensure_stream, publish_event
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, schema: str, broker: NatsBroker) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.broker = broker
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service has not started")
+        return self._pool
+
+    async def enqueue(self, conn: asyncpg.Connection, *events: Event) -> None:
+        await outbox.enqueue(conn, self.schema, *events)
+
+    async def publish(self, subject: str, payload: bytes, event_id: str) -> None:
+        await publish_event(self.broker, subject, payload, event_id)
+
+    async def on_startup(self) -> None:
+        self._pool = await create_pool(
+            self.settings.database_url,
+            min_size=self.settings.db_pool_min,
+            max_size=self.settings.db_pool_max,
+        )
+        await self.broker.connect()
+        await ensure_stream(self.broker.connection.jetstream())
+
+    async def after_startup(self) -> None:
+        self._relay = OutboxRelay(self.pool, self.schema, self.publish)
+        await self._relay.start()
+        log.info("service_started", schema=self.schema)
+
+    async def on_shutdown(self) -> None:
+        if self._relay:
+            await self._relay.stop()
+
+    async def after_shutdown(self) -> None:
+        if self._pool:
+            await self._pool.close()
+        log.info("service_stopped", schema=self.schema)
+
+    def hooks(self) -> dict[str, list]:
+        return {
+            "on_startup": [self.on_startup],
+            "after_startup": [self.after_startup],
+            "on_shutdown": [self.on_shutdown],
+            "after_shutdown": [self.after_shutdown],
+        }

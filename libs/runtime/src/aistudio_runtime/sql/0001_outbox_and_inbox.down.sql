@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS __SCHEMA__.processed_events;
+DROP TABLE IF EXISTS __SCHEMA__.outbox;
