@@ -29,7 +29,9 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1", proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 30.0, host: str = "127.0.0.1", proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if port_in_use(port, host):
@@ -75,7 +77,16 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
-            [self.binary(), "--jetstream", "--store_dir", str(self.store_dir), "--addr", "127.0.0.1", "--port", str(self.port)],
+            [
+                self.binary(),
+                "--jetstream",
+                "--store_dir",
+                str(self.store_dir),
+                "--addr",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -131,18 +142,34 @@ class EmbeddedPostgres:
             self._prepare_root()
         pg = self.bin_dir()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(str(pg / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
+            self._run(
+                str(pg / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
         log = self.data_dir / "server.log"
         self.proc = subprocess.Popen(
             [
                 str(pg / "postgres"),
-                "-D", str(self.data_dir),
-                "-p", str(self.port),
-                "-h", "127.0.0.1",
-                "-k", str(self.data_dir),
-                "-c", "max_connections=300",
-                "-c", "shared_buffers=128MB",
-                "-c", "log_min_messages=warning",
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=128MB",
+                "-c",
+                "log_min_messages=warning",
             ],
             stdout=open(log, "ab"),  # noqa: SIM115 - owned by the child
             stderr=subprocess.STDOUT,
@@ -156,7 +183,19 @@ class EmbeddedPostgres:
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
-            [str(self.bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-tAc", sql],
+            [
+                str(self.bin_dir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
             check=True,
             capture_output=True,
             text=True,

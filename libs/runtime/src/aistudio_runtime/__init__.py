@@ -1,6 +1,6 @@
 """Infrastructure every AI Studio service shares. Libraries only: no entry points but migrations."""
 
-from .db import create_pool, transaction
+from .db import Database, create_pool, transaction
 from .inbox import first_delivery
 from .logging import configure_logging, get_logger
 from .messaging import create_broker, delivery_attempt, durable_subscriber, ensure_stream, publish_event
@@ -9,6 +9,7 @@ from .service import ServiceRuntime
 from .settings import ServiceSettings
 
 __all__ = [
+    "Database",
     "OutboxRelay",
     "ServiceRuntime",
     "ServiceSettings",

@@ -2,8 +2,16 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import asyncpg
+
+
+class Database(Protocol):
+    """Anything that hands out the service's pool once it has started (a ServiceRuntime, or a test's)."""
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

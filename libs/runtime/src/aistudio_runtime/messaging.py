@@ -13,9 +13,9 @@ from typing import Any
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException, NackMessage, RejectMessage
 from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
-from faststream.middlewares import AckPolicy
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError

@@ -81,9 +81,7 @@ async def upgrade(conn: asyncpg.Connection, package: str) -> list[str]:
                 continue
             async with conn.transaction():
                 await conn.execute(migration.up)
-                await conn.execute(
-                    f"INSERT INTO {package}.schema_migrations (version) VALUES ($1)", migration.version
-                )
+                await conn.execute(f"INSERT INTO {package}.schema_migrations (version) VALUES ($1)", migration.version)
             done.append(migration.version)
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrate:{package}")
@@ -102,9 +100,7 @@ async def downgrade(conn: asyncpg.Connection, package: str, steps: int | None = 
                 continue
             async with conn.transaction():
                 await conn.execute(migration.down)
-                await conn.execute(
-                    f"DELETE FROM {package}.schema_migrations WHERE version = $1", migration.version
-                )
+                await conn.execute(f"DELETE FROM {package}.schema_migrations WHERE version = $1", migration.version)
             undone.append(migration.version)
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrate:{package}")

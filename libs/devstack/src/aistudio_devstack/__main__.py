@@ -1,0 +1,165 @@
+"""`python -m aistudio_devstack run|migrate` — what `make run` and `make migrate` call."""
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from aistudio_runtime.migrations import downgrade, upgrade
+
+from .embedded import EmbeddedNats, EmbeddedPostgres, wait_for_port
+
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+PROVIDER_KEYS = ("KIE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY")
+
+
+def _run_dir() -> Path:
+    return Path(os.environ.get("RUN_DIR", ".run")).resolve()
+
+
+async def _migrate(dsn: str, packages: list[str], down: bool, steps: int | None) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        for package in packages:
+            versions = await (downgrade(conn, package, steps) if down else upgrade(conn, package))
+            print(f"  {package}: {'undid' if down else 'applied'} {', '.join(versions) or 'nothing'}")
+    finally:
+        await conn.close()
+
+
+def _dev_secret(run_dir: Path) -> str:
+    """A per-checkout random secret for local tokens, kept so that sign-ins survive restarts."""
+    path = run_dir / "dev-jwt-secret"
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Infrastructure:
+    """NATS and Postgres: the configured ones, or embedded ones under RUN_DIR."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.nats: EmbeddedNats | None = None
+        self.postgres: EmbeddedPostgres | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        if not env.get("NATS_URL"):
+            port = int(env.get("RUN_NATS_PORT", "4222"))
+            self.nats = EmbeddedNats(self.run_dir / "nats", port=port).start()
+            env["NATS_URL"] = self.nats.url
+            print(f"  embedded NATS JetStream at {self.nats.url} (state in {self.run_dir / 'nats'})")
+        if not env.get("DATABASE_URL"):
+            port = int(env.get("RUN_POSTGRES_PORT", "54329"))
+            self.postgres = EmbeddedPostgres(self.run_dir / "postgres", port=port).start()
+            env["DATABASE_URL"] = self.postgres.url
+            print(f"  embedded Postgres at {self.postgres.url} (data in {self.run_dir / 'postgres'})")
+
+    def stop(self) -> None:
+        if self.postgres:
+            self.postgres.stop()
+        if self.nats:
+            self.nats.stop()
+
+
+def _simulated_providers(env: dict[str, str], run_dir: Path) -> subprocess.Popen[bytes] | None:
+    missing = [key for key in PROVIDER_KEYS if not env.get(key)]
+    if not missing:
+        return None
+    port = int(env.get("SIMULATOR_PORT", "8900"))
+    base = f"http://127.0.0.1:{port}"
+    sim_env = {**env, "SIMULATOR_PORT": str(port), "SIMULATOR_PUBLIC_URL": base}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provider_simulator", "--host", "127.0.0.1", "--port", str(port)],
+        env=sim_env,
+        start_new_session=True,
+    )
+    wait_for_port(port, timeout=60, proc=proc)
+    for key in missing:
+        env[key] = "simulated"
+        if key == "KIE_API_KEY":
+            env["KIE_BASE_URL"] = base
+        elif key == "GEMINI_API_KEY":
+            env["GEMINI_BASE_URL"] = base
+        else:
+            env["OPENAI_BASE_URL"] = f"{base}/v1"
+    print(f"  provider simulator at {base} for: {', '.join(missing)} (set the keys to use the real providers)")
+    return proc
+
+
+def local_environment(run_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    port = env.setdefault("GATEWAY_PORT", "8000")
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("MEDIA_DIR", str(run_dir / "media"))
+    if not env.get("AUTH_JWT_SECRET") and not env.get("AUTH_JWKS_URL"):
+        env["AUTH_JWT_SECRET"] = _dev_secret(run_dir)
+        env.setdefault("DEV_AUTH_ENABLED", "true")
+    env.setdefault("MEDIA_SIGNING_KEY", _dev_secret(run_dir) + "-media")
+    env.setdefault("LOG_FORMAT", "console")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run() -> int:
+    run_dir = _run_dir()
+    env = local_environment(run_dir)
+    infra = Infrastructure(run_dir)
+    simulator = None
+    print("AI Studio: starting")
+    try:
+        infra.start(env)
+        asyncio.run(_migrate(env["DATABASE_URL"], list(SERVICES), down=False, steps=None))
+        simulator = _simulated_providers(env, run_dir)
+        procfile = Path("Procfile").resolve()
+        print(f"\n  gateway:  {env['PUBLIC_BASE_URL']}  (web page at /, API docs at /docs)")
+        print("  Ctrl-C stops everything; state is kept in", run_dir, "\n")
+        return subprocess.call(
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(procfile.parent)],
+            env=env,
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if simulator is not None and simulator.poll() is None:
+            simulator.terminate()
+            simulator.wait(10)
+        infra.stop()
+
+
+def migrate(args: argparse.Namespace) -> int:
+    run_dir = _run_dir()
+    env = dict(os.environ)
+    infra = Infrastructure(run_dir)
+    try:
+        infra.start(env)
+        asyncio.run(_migrate(env["DATABASE_URL"], args.services or list(SERVICES), args.down, args.steps))
+    finally:
+        infra.stop()
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="aistudio_devstack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start the whole system")
+    migrate_parser = commands.add_parser("migrate", help="apply (or undo) service migrations")
+    migrate_parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all)")
+    migrate_parser.add_argument("--down", action="store_true")
+    migrate_parser.add_argument("--steps", type=int, default=None)
+    args = parser.parse_args()
+    unknown = set(getattr(args, "services", None) or []) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown services: {', '.join(sorted(unknown))}")
+    sys.exit(run() if args.command == "run" else migrate(args))
+
+
+if __name__ == "__main__":
+    main()

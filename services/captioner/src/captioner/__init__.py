@@ -1,0 +1,1 @@
+"""Writes a caption for every finished image and video, and on demand."""

@@ -1,0 +1,1 @@
+"""The gateway: AI Studio's only public entry point."""

@@ -1,0 +1,1 @@
+"""HTTP layer: thin routes that turn requests into catalog and usage calls."""

@@ -1,0 +1,29 @@
+"""Catalog rows → the JSON the web client reads."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..links import LinkSigner
+from .schemas import MediaAssetPublic
+
+
+def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic:
+    ready = row["status"] == "ready" and row["result_storage_key"]
+    return MediaAssetPublic(
+        id=row["id"],
+        provider=row["provider"],
+        requested_provider=row["requested_provider"],
+        type=row["type"],
+        prompt=row["prompt"],
+        status=row["status"],
+        result_url=links.media_url(row["id"]) if ready else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        caption=row["caption"],
+        caption_status=row["caption_status"],
+        reference_image_url=row["reference_image_url"],
+        aspect_ratio=row["aspect_ratio"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+    )

@@ -1,0 +1,135 @@
+"""Generation requests and the user's gallery."""
+
+import contextlib
+import json
+from typing import Annotated, Literal
+from uuid import UUID, uuid4, uuid5
+
+from fastapi import APIRouter, Header, Query, Request
+
+from aistudio_contracts import MediaType
+
+from ...catalog import decode_cursor
+from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_generation_request
+from ..deps import CurrentUser, Gateway, GatewayDep
+from ..errors import ApiError, not_found
+from ..presenters import present_asset
+from ..schemas import GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic
+
+router = APIRouter(prefix="/api/ai", tags=["media"])
+
+# Assets created through an Idempotency-Key get an id derived from it, so that concurrent
+# retries reserve quota under one request id and are charged once.
+_IDEMPOTENCY_NAMESPACE = UUID("6f1c1f3e-3c5e-4d0b-9a53-2f1f0e7a1c11")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _limit_reached(limit: int | None) -> ApiError:
+    return ApiError(
+        403,
+        {
+            "error": "Monthly media generation limit reached",
+            "message": f"Free plan allows {limit} AI generations per month. Upgrade to Pro for unlimited.",
+            "limit": limit,
+        },
+    )
+
+
+async def _read_json(request: Request) -> object:
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest([Issue((), "Request body must be valid JSON")]) from exc
+
+
+def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAssetPublic:
+    if existing["request_hash"] != spec.fingerprint():  # type: ignore[index]
+        raise ApiError(
+            422,
+            {
+                "error": "Idempotency-Key reused",
+                "message": "This Idempotency-Key was already used with a different request body.",
+            },
+        )
+    return present_asset(existing, gateway.links)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/generate-media",
+    status_code=202,
+    response_model=MediaAssetPublic,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GenerateMediaRequest.model_json_schema(by_alias=True)}},
+        }
+    },
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 422: {}, 503: {}},
+)
+async def generate_media(
+    request: Request,
+    gateway: GatewayDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
+) -> MediaAssetPublic:
+    spec = parse_generation_request(await _read_json(request))
+    key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
+    if key:
+        existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key)
+        if existing:
+            return _replay(gateway, existing, spec)
+        asset_id = uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.user_id}\x00{key}")
+    else:
+        asset_id = uuid4()
+
+    reservation = await gateway.usage.reserve(asset_id, user.user_id)
+    if not reservation.granted:
+        raise _limit_reached(reservation.usage.limit)
+    try:
+        row = await gateway.catalog.create(asset_id, user.user_id, spec, key)
+    except BaseException:
+        # The asset was not stored: give the unit back now (the usage sweeper would, later).
+        try:
+            await gateway.usage.release(asset_id, user.user_id)
+        except Exception:
+            pass
+        raise
+    if row is None:  # a concurrent request with the same key stored it first
+        existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key or "")
+        if existing is None:
+            raise ApiError(409, {"error": "Conflicting request, please retry"})
+        return _replay(gateway, existing, spec)
+    return present_asset(row, gateway.links)
+
+
+@router.get("/media", response_model=MediaAssetsPublic, responses={400: {}, 401: {}, 503: {}})
+async def list_media(
+    gateway: GatewayDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    type: Annotated[MediaType | None, Query()] = None,
+    status: Annotated[Literal["processing", "ready", "error"] | None, Query()] = None,
+) -> MediaAssetsPublic:
+    try:
+        position = decode_cursor(cursor) if cursor else None
+    except ValueError as exc:
+        raise InvalidRequest([Issue(("cursor",), "Cursor is not valid; use nextCursor from a previous page")]) from exc
+    page = await gateway.catalog.gallery(
+        user.user_id, limit=limit, cursor=position, media_type=type.value if type else None, status=status
+    )
+    return MediaAssetsPublic(
+        assets=[present_asset(row, gateway.links) for row in page.assets], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/media/{asset_id}", response_model=MediaAssetPublic, responses={401: {}, 404: {}, 503: {}})
+async def get_media(asset_id: str, gateway: GatewayDep, user: CurrentUser) -> MediaAssetPublic:
+    try:
+        parsed = UUID(asset_id)
+    except ValueError:
+        raise not_found() from None
+    row = await gateway.catalog.find(user.user_id, parsed)
+    if row is None:
+        raise not_found()
+    return present_asset(row, gateway.links)

@@ -1,0 +1,67 @@
+"""The JSON the web client sends and reads (camelCase), named by role."""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from aistudio_contracts import PROMPT_MAX_LENGTH, PROMPT_MIN_LENGTH, MediaType, Plan, Provider
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class GenerateMediaRequest(CamelModel):
+    """Documents the body of POST /api/ai/generate-media; the route validates it itself."""
+
+    prompt: str = Field(min_length=PROMPT_MIN_LENGTH, max_length=PROMPT_MAX_LENGTH)
+    provider: Provider
+    type: MediaType
+    reference_image_url: str | None = Field(default=None, max_length=2048)
+    aspect_ratio: str | None = None
+
+
+class MediaAssetPublic(CamelModel):
+    id: UUID
+    provider: Provider
+    requested_provider: Provider
+    type: MediaType
+    prompt: str
+    status: Literal["processing", "ready", "error"]
+    result_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    caption: str | None = None
+    caption_status: Literal["none", "pending", "ready", "failed"] = "none"
+    reference_image_url: str | None = None
+    aspect_ratio: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+
+
+class MediaAssetsPublic(CamelModel):
+    assets: list[MediaAssetPublic]
+    next_cursor: str | None = None
+
+
+class UsagePublic(CamelModel):
+    plan: Plan
+    limit: int | None
+    used: int
+    reserved: int
+    remaining: int | None
+    period_start: datetime
+    period_end: datetime
+
+
+class PlanChange(CamelModel):
+    plan: Plan
+
+
+class ErrorPublic(BaseModel):
+    error: str
+    message: str | None = None

@@ -1,0 +1,75 @@
+"""Composition root of the gateway: the FastAPI app, its broker, pool, outbox relay and sweeper."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
+from aistudio_runtime.mediastore import LocalMediaStore
+
+from . import handlers
+from .api import errors
+from .api.deps import Gateway
+from .api.limits import BodySizeLimit
+from .api.routes import admin, dev, files, health, media, usage
+from .auth import Authenticator
+from .catalog import Catalog
+from .links import LinkSigner
+from .settings import GatewaySettings
+from .sweeper import StuckAssetSweeper
+from .usage_client import UsageClient
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    broker = create_broker(settings.nats_url, name="gateway", graceful_timeout=settings.shutdown_grace_seconds)
+    runtime = ServiceRuntime(settings, "gateway", broker)
+    catalog = Catalog(runtime)
+    handlers.register(broker, catalog)
+    sweeper = StuckAssetSweeper(
+        catalog,
+        max_age=timedelta(seconds=settings.generation_timeout_seconds + settings.stuck_asset_grace_seconds),
+    )
+    gateway = Gateway(
+        settings=settings,
+        catalog=catalog,
+        usage=UsageClient(broker, settings.rpc_timeout_seconds),
+        authenticator=Authenticator(settings),
+        links=LinkSigner(
+            settings.media_signing_key.get_secret_value(),
+            settings.public_base_url,
+            settings.media_link_ttl_seconds,
+        ),
+        media=LocalMediaStore(settings.media_dir),
+        broker=broker,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.on_startup()
+        await broker.start()
+        await runtime.after_startup()
+        await sweeper.start()
+        try:
+            yield
+        finally:
+            await sweeper.stop()
+            await runtime.on_shutdown()
+            await broker.stop()
+            await runtime.after_shutdown()
+
+    app = FastAPI(
+        title="AI Studio API",
+        version="1.0.0",
+        description="Generate AI images and 8-second videos with captions, ready to post.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    errors.install(app)
+    for router in (media.router, usage.router, admin.router, files.router, health.router, dev.router):
+        app.include_router(router)
+    return app

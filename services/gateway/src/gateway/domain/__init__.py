@@ -1,0 +1,1 @@
+"""Gateway domain logic: no FastAPI, no FastStream."""

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS gateway.asset_changes;
+DROP TABLE IF EXISTS gateway.media_assets;

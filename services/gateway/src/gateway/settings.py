@@ -1,0 +1,34 @@
+from pydantic import Field, SecretStr, model_validator
+
+from aistudio_runtime import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Supabase-style bearer JWTs: HS256 with this secret, and/or asymmetric keys from a JWKS URL.
+    auth_jwt_secret: SecretStr | None = None
+    auth_jwks_url: str | None = None
+    auth_audience: str | None = None
+    # Local development only: POST /api/dev/token mints tokens. Never enable in production.
+    dev_auth_enabled: bool = False
+
+    # Signs result links and provider callback tokens.
+    media_signing_key: SecretStr = SecretStr("change-me-media-signing-key")
+    media_link_ttl_seconds: int = Field(default=3600, ge=60)
+    media_dir: str = ".run/media"
+
+    generation_timeout_seconds: float = Field(default=1200, gt=0)
+    # Beyond the deadline plus this margin, an asset still processing is failed by the gateway itself.
+    stuck_asset_grace_seconds: float = Field(default=300, ge=0)
+    rpc_timeout_seconds: float = Field(default=3.0, gt=0)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    free_monthly_limit: int = Field(default=10, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_a_way_to_authenticate(self) -> "GatewaySettings":
+        if self.auth_jwt_secret is None and self.auth_jwks_url is None:
+            raise ValueError("set AUTH_JWT_SECRET and/or AUTH_JWKS_URL: the gateway cannot authenticate anyone")
+        return self

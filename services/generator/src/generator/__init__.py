@@ -1,0 +1,1 @@
+"""Submits generation jobs to the providers: one paid submission per job."""

@@ -1,0 +1,1 @@
+"""Tracks provider tasks to completion: timers, callbacks, deadlines and media custody."""

@@ -1,0 +1,1 @@
+"""The usage service: the quota ledger."""

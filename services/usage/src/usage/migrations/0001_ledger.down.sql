@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS usage.reservations;
+DROP TABLE IF EXISTS usage.monthly_usage;
+DROP TABLE IF EXISTS usage.accounts;
