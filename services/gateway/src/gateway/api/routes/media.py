@@ -89,10 +89,8 @@ async def generate_media(
         row = await gateway.catalog.create(asset_id, user.user_id, spec, key)
     except BaseException:
         # The asset was not stored: give the unit back now (the usage sweeper would, later).
-        try:
+        with contextlib.suppress(Exception):
             await gateway.usage.release(asset_id, user.user_id)
-        except Exception:
-            pass
         raise
     if row is None:  # a concurrent request with the same key stored it first
         existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key or "")
