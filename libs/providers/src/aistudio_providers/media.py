@@ -1,0 +1,167 @@
+"""Fetching result media into our custody, and a still frame of a video for captioning.
+
+Provider URLs expire (14 days, 10 minutes for Flux origin images), so results are downloaded
+once, checked (size, type) and checksummed before they are stored as ours.
+"""
+
+import hashlib
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from aistudio_contracts import FailureReason
+
+DEFAULT_ALLOWED_TYPES = ("image/*", "video/mp4")
+# Result CDNs sometimes label files generically; then the first bytes decide.
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_FRAME_TIMEOUT_SECONDS = 60
+
+
+class MediaError(Exception):
+    """A download or conversion that did not give usable media."""
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        reason: FailureReason = FailureReason.PROVIDER_ERROR,
+        retryable: bool = False,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.reason = reason
+        # True when the same download may work later (5xx, network); False when it never will.
+        self.retryable = retryable
+        self.http_status = http_status
+
+
+class MediaTooLargeError(MediaError):
+    pass
+
+
+class UnsupportedMediaTypeError(MediaError):
+    pass
+
+
+class MediaUnavailableError(MediaError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedMedia:
+    data: bytes
+    content_type: str
+    sha256: str
+    size: int
+
+
+async def download_media(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    allowed_types: Iterable[str] = DEFAULT_ALLOWED_TYPES,
+) -> DownloadedMedia:
+    """Stream `url` into memory, refusing anything larger than `max_bytes` or of another type."""
+    allowed = tuple(allowed_types)
+    try:
+        async with http.stream("GET", url, follow_redirects=True) as response:
+            _check_status(response)
+            declared = _media_type(response.headers.get("content-type"))
+            if declared not in _GENERIC_TYPES and not type_allowed(declared, allowed):
+                raise UnsupportedMediaTypeError(f"The result has an unexpected type ({declared}).")
+            length = response.headers.get("content-length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
+            data = await _read_at_most(response, max_bytes)
+    except httpx.TransportError as exc:
+        raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True) from exc
+    content_type = declared if declared not in _GENERIC_TYPES else sniff_content_type(data)
+    if content_type is None or not type_allowed(content_type, allowed):
+        raise UnsupportedMediaTypeError(f"The result has an unexpected type ({content_type or declared or 'unknown'}).")
+    return DownloadedMedia(
+        data=data, content_type=content_type, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+
+
+def _check_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 300:
+        return
+    if status in (408, 425, 429) or status >= 500:
+        raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True, http_status=status)
+    raise MediaUnavailableError("The result is no longer available from the provider.", http_status=status)
+
+
+async def _read_at_most(response: httpx.Response, max_bytes: int) -> bytes:
+    # Content-Length can lie or be absent: count what actually arrives and stop at the limit.
+    received = bytearray()
+    async for chunk in response.aiter_bytes():
+        received += chunk
+        if len(received) > max_bytes:
+            raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
+    return bytes(received)
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def type_allowed(content_type: str, allowed: Iterable[str]) -> bool:
+    """`allowed` entries are exact types ("video/mp4") or families ("image/*")."""
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if pattern.endswith("/*") and content_type.startswith(pattern[:-1]):
+            return True
+        if content_type == pattern:
+            return True
+    return False
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    return None
+
+
+def extract_video_frame(data: bytes, *, at_seconds: float = 1.0) -> bytes:
+    """A PNG of one frame of an MP4 (blocking: call it through asyncio.to_thread).
+
+    A second in rather than the first frame, which is often a fade from black; clips shorter
+    than that fall back to their first frame.
+    """
+    import imageio_ffmpeg  # optional dependency ("video" extra): only captioning needs it
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    with tempfile.TemporaryDirectory(prefix="aistudio-frame-") as workdir:
+        # A file, not a pipe: MP4s often keep their index at the end, which a pipe cannot seek to.
+        source = Path(workdir) / "video.mp4"
+        source.write_bytes(data)
+        for seek in (at_seconds, 0.0) if at_seconds > 0 else (0.0,):
+            frame = _run_ffmpeg_frame(ffmpeg, source, seek)
+            if frame:
+                return frame
+    raise MediaError("A frame could not be read from the video.")
+
+
+def _run_ffmpeg_frame(ffmpeg: str, source: Path, seek: float) -> bytes:
+    command = [ffmpeg, "-v", "error", "-nostdin", "-ss", f"{seek:.3f}", "-i", str(source)]
+    command += ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "pipe:1"]
+    try:
+        completed = subprocess.run(command, capture_output=True, timeout=_FRAME_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        return b""
+    return completed.stdout if completed.returncode == 0 else b""
