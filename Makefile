@@ -52,7 +52,8 @@ migrate-down: install ## Undo the newest migration of SERVICE (e.g. make migrate
 	$(BIN)/python -m aistudio_devstack migrate --down --steps 1 $(SERVICE)
 
 asyncapi: install ## Generate the AsyncAPI documentation of every event into docs/asyncapi
-	$(BIN)/python -m aistudio_contracts.asyncapi docs/asyncapi
+	mkdir -p docs
+	cd docs && ../$(BIN)/faststream docs gen aistudio_runtime.asyncapi:app --yaml --out asyncapi.yaml
 
 schemas: install ## Regenerate the checked-in JSON Schemas of the events (after a deliberate change)
 	$(BIN)/python -m aistudio_contracts.jsonschema libs/contracts/schemas
