@@ -13,7 +13,7 @@ from . import handlers
 from .api import errors
 from .api.deps import Gateway
 from .api.limits import BodySizeLimit
-from .api.routes import admin, dev, files, health, media, usage
+from .api.routes import admin, callbacks, captions, dev, events, files, health, media, pages, usage
 from .auth import Authenticator
 from .catalog import Catalog
 from .links import LinkSigner
@@ -70,6 +70,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     errors.install(app)
-    for router in (media.router, usage.router, admin.router, files.router, health.router, dev.router):
-        app.include_router(router)
+    for module in (media, events, captions, usage, admin, callbacks, files, health, dev, pages):
+        app.include_router(module.router)
     return app
