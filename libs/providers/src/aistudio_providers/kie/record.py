@@ -24,7 +24,7 @@ _STATUS_STRINGS = {
 # 0 generating · 1 success · 2 failed (create failed for Flux) · 3 generation failed upstream.
 _SUCCESS_FLAGS = {0: TaskState.PENDING, 1: TaskState.SUCCEEDED, 2: TaskState.FAILED, 3: TaskState.FAILED}
 
-# Flux's resultImageUrl lives 14 days, its originImageUrl 10 minutes: prefer the former.
+# In order of preference. Flux's resultImageUrl lives 14 days, its originImageUrl 10 minutes.
 _RESULT_URL_KEYS = ("resultUrls", "result_urls", "resultImageUrl", "resultImageUrls", "originImageUrl")
 
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S")
@@ -107,15 +107,16 @@ def _state(data: Mapping[str, Any]) -> TaskState:
 
 
 def collect_result_urls(*sources: Mapping[str, Any]) -> tuple[str, ...]:
-    urls: list[str] = []
+    """The results under the first key that has any, searching `sources` in order.
+
+    First key only: Flux's originImageUrl is the same image as resultImageUrl, not a second result.
+    """
     for source in sources:
         for key in _RESULT_URL_KEYS:
-            for url in _urls(source.get(key)):
-                if url not in urls:
-                    urls.append(url)
-        if urls:
-            break
-    return tuple(urls)
+            urls = tuple(dict.fromkeys(_urls(source.get(key))))
+            if urls:
+                return urls
+    return ()
 
 
 def _urls(value: object) -> Iterable[str]:

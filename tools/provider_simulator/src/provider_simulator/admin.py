@@ -1,0 +1,143 @@
+"""The admin API tests and benchmarks use to look inside and to steer the simulator."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import ValidationError
+
+from .config import SimulatorConfig
+from .openai_api import read_messages
+from .recorder import shorten
+from .state import RequestRecord, SimulatorState, Task
+
+router = APIRouter(prefix="/_admin")
+
+
+def _state(request: Request) -> SimulatorState:
+    state: SimulatorState = request.app.state.sim
+    return state
+
+
+def _iso(epoch_seconds: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat() if epoch_seconds is not None else None
+
+
+def task_view(state: SimulatorState, task: Task) -> dict[str, Any]:
+    return {
+        "taskId": task.task_id,
+        "model": task.model.value,
+        "prompt": task.prompt,
+        "aspectRatio": task.aspect_ratio,
+        "callbackUrl": task.callback_url,
+        # Submits with this model and prompt: more than one means the same job was paid twice.
+        "submissions": state.submissions_by_prompt[(task.model.value, task.prompt)],
+        "statusChecks": task.status_checks,
+        "state": task.outcome.value if task.outcome else "generating",
+        "errorCode": task.error_code,
+        "resultUrls": task.result_urls,
+        "callbacksSent": task.callbacks_sent,
+        "createdAt": _iso(task.created_at),
+        "finishedAt": _iso(task.finished_at),
+    }
+
+
+@router.get("/tasks")
+async def tasks(request: Request) -> list[dict[str, Any]]:
+    state = _state(request)
+    return [task_view(state, task) for task in state.tasks.values()]
+
+
+@router.get("/tasks/{task_id}")
+async def task(task_id: str, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    found = state.tasks.get(task_id)
+    if found is None:
+        raise HTTPException(404, "no such task")
+    return task_view(state, found)
+
+
+@router.get("/stats")
+async def stats(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    counters = state.stats
+    return {
+        "submissions": counters.submissions,
+        "tasksCreated": counters.tasks_created,
+        "tasks": len(state.tasks),
+        "rateLimited": counters.rate_limited,
+        "statusChecks": counters.status_checks,
+        "callbacksSent": counters.callbacks_sent,
+        "callbacksDelivered": counters.callbacks_delivered,
+        "callbacksFailed": counters.callbacks_failed,
+        "geminiRequests": counters.gemini_requests,
+        "openaiRequests": counters.openai_requests,
+        "filesServed": counters.files_served,
+        "files": len(state.files),
+        "credits": round(state.credits, 2),
+        "submitOutcomes": dict(counters.submit_outcomes),
+        "duplicateSubmissions": sum(count - 1 for count in state.submissions_by_prompt.values() if count > 1),
+    }
+
+
+def request_view(record: RequestRecord) -> dict[str, Any]:
+    try:
+        body: Any = json.loads(record.body) if record.body else None
+    except (ValueError, UnicodeDecodeError):
+        body = record.body[:300].decode("utf-8", errors="replace")
+    view: dict[str, Any] = {
+        "api": record.api,
+        "method": record.method,
+        "path": record.path,
+        "query": record.query,
+        "status": record.status,
+        "at": _iso(record.at),
+        "body": shorten(body),
+    }
+    if record.api == "openai" and isinstance(body, dict) and isinstance(body.get("messages"), list):
+        view["systemPrompt"], view["userText"], view["images"] = read_messages(body["messages"])
+    return view
+
+
+@router.get("/requests")
+async def requests(request: Request, api: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The most recent calls, newest last; `api` is kie, gemini, openai or files."""
+    records = [record for record in _state(request).requests if api is None or record.api == api]
+    return [request_view(record) for record in records[-limit:]]
+
+
+@router.get("/config")
+async def get_config(request: Request) -> dict[str, Any]:
+    return _state(request).config.model_dump(mode="json")
+
+
+@router.post("/config")
+async def set_config(request: Request) -> Response:
+    """A partial update, e.g. {"time_scale": 0.01, "fail_next": {"openai": {"fault": "500", "count": 2}}}."""
+    state = _state(request)
+    try:
+        patch = await request.json()
+        if not isinstance(patch, dict):
+            raise ValueError("expected a JSON object")
+        updated = SimulatorConfig.model_validate({**state.config.model_dump(), **patch})
+    except (ValueError, ValidationError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if "initial_credits" in patch:
+        state.credits = updated.initial_credits
+    state.config = updated
+    return Response(json.dumps(updated.model_dump(mode="json")), media_type="application/json")
+
+
+@router.post("/reset")
+async def reset(request: Request) -> dict[str, str]:
+    """Back to the state at start: no tasks, files, counters, requests, and the start-up config."""
+    _state(request).reset()
+    return {"status": "reset"}
+
+
+@router.post("/forget")
+async def forget(request: Request) -> dict[str, str]:
+    """Drop tasks and files, so every result URL handed out so far answers 404."""
+    _state(request).forget()
+    return {"status": "forgotten"}
