@@ -97,6 +97,20 @@ class CaptionFailed(Event):
     message: str
 
 
+class CaptionSettingsChanged(Event):
+    """A user stored (or reset, with None) the system prompt their captions follow.
+
+    `version` grows with every change of one user's settings, so a consumer keeping a copy
+    applies an event only when it is newer than what it has (order-tolerant, idempotent).
+    """
+
+    subject: ClassVar[str] = subjects.CAPTION_SETTINGS_CHANGED
+
+    user_id: str
+    caption_system_prompt: str | None = None
+    version: int = Field(ge=1)
+
+
 class ProviderCallbackReceived(Event):
     """A provider called our callback URL; the body is a hint to check now, not a verdict."""
 
@@ -124,6 +138,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GenerationFailed,
     CaptionGenerated,
     CaptionFailed,
+    CaptionSettingsChanged,
     ProviderCallbackReceived,
     SubscriptionChanged,
 )

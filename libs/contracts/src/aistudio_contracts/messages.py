@@ -59,6 +59,8 @@ class SetPlan(Message):
 
 
 class GenerateCaption(Message):
+    """Write a caption for a finished asset now (the user asked for one); the reply carries it."""
+
     subject: ClassVar[str] = subjects.CAPTION_GENERATE
 
     asset_id: UUID
@@ -67,6 +69,8 @@ class GenerateCaption(Message):
     media_url: str
     prompt: str
     system_prompt: str | None = None
+    # The media's key in our own store; when set, the captioner reads it there instead of fetching media_url.
+    storage_key: str | None = None
 
 
 class CaptionReply(Message):

@@ -13,6 +13,7 @@ GENERATION_COMPLETED = f"{EVENTS_PREFIX}.generation.completed"
 GENERATION_FAILED = f"{EVENTS_PREFIX}.generation.failed"
 CAPTION_GENERATED = f"{EVENTS_PREFIX}.caption.generated"
 CAPTION_FAILED = f"{EVENTS_PREFIX}.caption.failed"
+CAPTION_SETTINGS_CHANGED = f"{EVENTS_PREFIX}.caption.settings-changed"
 PROVIDER_CALLBACK_RECEIVED = f"{EVENTS_PREFIX}.provider.callback-received"
 SUBSCRIPTION_CHANGED = f"{EVENTS_PREFIX}.billing.subscription-changed"
 
