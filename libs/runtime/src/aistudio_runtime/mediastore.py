@@ -53,3 +53,20 @@ class LocalMediaStore:
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.exists() else None
+
+
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/quicktime": "mov",
+}
+
+
+def media_key(asset_id: object, content_type: str, *, year: int, month: int) -> str:
+    """Where an asset's media lives in our store: `YYYY/MM/<asset id>.<ext>`."""
+    extension = _EXTENSIONS.get(content_type.split(";")[0].strip().lower(), "bin")
+    return f"{year:04d}/{month:02d}/{asset_id}.{extension}"

@@ -20,6 +20,11 @@ class GatewaySettings(ServiceSettings):
     media_link_ttl_seconds: int = Field(default=3600, ge=60)
     media_dir: str = ".run/media"
 
+    # Checks the per-asset token in KIE callback URLs (the generator derives it with the same key),
+    # and, when set, the optional X-Webhook-Signature that KIE adds.
+    callback_signing_key: SecretStr = SecretStr("change-me-callback-signing-key")
+    kie_callback_hmac_key: SecretStr | None = None
+
     generation_timeout_seconds: float = Field(default=1200, gt=0)
     # Beyond the deadline plus this margin, an asset still processing is failed by the gateway itself.
     stuck_asset_grace_seconds: float = Field(default=300, ge=0)

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS generator.kie_submissions;
+DROP TABLE IF EXISTS generator.jobs;

@@ -1,0 +1,15 @@
+from pydantic import Field
+
+from aistudio_providers import ProviderSettings
+from aistudio_runtime import ServiceSettings
+
+
+class PollerSettings(ServiceSettings, ProviderSettings):
+    poll_interval_seconds: float = Field(default=30.0, gt=0)
+    generation_timeout_seconds: float = Field(default=1200.0, gt=0)
+    # A replica that claims a task owns it this long; no other replica checks it meanwhile.
+    check_lease_seconds: float = Field(default=120.0, gt=0)
+    max_concurrent_checks: int = Field(default=64, ge=1)
+    media_dir: str = ".run/media"
+    image_max_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
+    video_max_bytes: int = Field(default=300 * 1024 * 1024, gt=0)

@@ -1,0 +1,118 @@
+"""Every accepted job ends ready or failed, with one paid submission, against the provider simulator."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import System
+
+pytestmark = pytest.mark.integration
+
+IMAGE = {"prompt": "A serene mountain landscape at sunset", "provider": "kie-4o-image", "type": "image"}
+VIDEO = {"prompt": "A drone shot over a foggy forest at dawn", "provider": "kie-veo3", "type": "video"}
+
+
+async def _usage(system: System, user: str) -> dict[str, Any]:
+    return (await system.api.get("/api/usage", headers=system.auth(user))).json()  # type: ignore[no-any-return]
+
+
+async def test_an_image_becomes_ready_with_media_in_our_custody(system: System) -> None:
+    asset = await system.generate("alice", **IMAGE)
+    done = await system.wait_finished("alice", asset["id"])
+    assert done["status"] == "ready", done
+    assert done["resultUrl"].startswith(system.gateway_url + "/media/")
+    async with httpx.AsyncClient() as client:
+        media = await client.get(done["resultUrl"])
+    assert media.status_code == 200 and media.headers["content-type"] == "image/png"
+    assert media.content.startswith(b"\x89PNG")
+    assert [task["submissions"] for task in system.simulator.tasks()] == [1]
+    usage = await _usage(system, "alice")
+    assert (usage["used"], usage["reserved"]) == (1, 0)
+
+
+async def test_a_video_becomes_ready(system: System) -> None:
+    asset = await system.generate("bob", **VIDEO)
+    done = await system.wait_finished("bob", asset["id"])
+    assert done["status"] == "ready" and done["type"] == "video"
+    async with httpx.AsyncClient() as client:
+        media = await client.get(done["resultUrl"])
+    assert media.headers["content-type"] == "video/mp4"
+
+
+async def test_gemini_makes_images_synchronously(system: System) -> None:
+    asset = await system.generate(
+        "carol", prompt="Stylized product photo of supplements", provider="gemini-flash", type="image"
+    )
+    done = await system.wait_finished("carol", asset["id"])
+    assert done["status"] == "ready" and done["provider"] == "gemini-flash"
+    assert system.simulator.tasks() == []
+
+
+async def test_a_content_policy_refusal_fails_clearly_and_gives_the_unit_back(system: System) -> None:
+    asset = await system.generate("dave", **{**IMAGE, "prompt": "Something forbidden [sim:result=content_policy]"})
+    done = await system.wait_finished("dave", asset["id"])
+    assert done["status"] == "error" and done["errorCode"] == "content_policy"
+    assert done["errorMessage"]
+    await asyncio.sleep(0.3)
+    usage = await _usage(system, "dave")
+    assert (usage["used"], usage["reserved"], usage["remaining"]) == (0, 0, 10)
+
+
+async def test_an_image_refused_by_kie_is_made_by_the_fallback(system: System) -> None:
+    asset = await system.generate("erin", **{**IMAGE, "prompt": "A lighthouse in a storm [sim:submit=455]"})
+    done = await system.wait_finished("erin", asset["id"])
+    assert done["status"] == "ready"
+    assert (done["provider"], done["requestedProvider"]) == ("gemini-flash", "kie-4o-image")
+
+
+async def test_an_ambiguous_submission_is_never_sent_twice(system: System) -> None:
+    asset = await system.generate("frank", **{**VIDEO, "prompt": "A slow pan across a city [sim:submit=timeout]"})
+    done = await system.wait_finished("frank", asset["id"])
+    assert done["status"] == "error" and done["errorCode"] == "unknown_outcome"
+    assert system.simulator.stats()["submissions"] == 1
+
+
+async def test_pending_record_info_answers_do_not_end_a_job(system: System) -> None:
+    asset = await system.generate("gina", **{**IMAGE, "prompt": "A bowl of ramen, studio light [sim:status=null:3]"})
+    done = await system.wait_finished("gina", asset["id"])
+    assert done["status"] == "ready"
+
+
+async def test_status_check_errors_are_retried_not_fatal(system: System) -> None:
+    asset = await system.generate("hank", **{**IMAGE, "prompt": "A red fox in the snow [sim:status=500:2]"})
+    done = await system.wait_finished("hank", asset["id"])
+    assert done["status"] == "ready"
+
+
+async def test_results_stay_downloadable_after_the_provider_forgets_them(system: System) -> None:
+    asset = await system.generate("ivan", **IMAGE)
+    done = await system.wait_finished("ivan", asset["id"])
+    system.simulator.forget()
+    async with httpx.AsyncClient() as client:
+        media = await client.get(done["resultUrl"])
+    assert media.status_code == 200
+
+
+async def test_a_burst_above_the_account_limit_draws_no_429(system: System) -> None:
+    users = [f"burst-{n}" for n in range(10)]
+    assets = await asyncio.gather(*(system.generate(user, **IMAGE) for user in users for _ in range(3)))
+    await asyncio.gather(*(system.wait_finished(a["id"] and users[i // 3], a["id"], 40) for i, a in enumerate(assets)))
+    stats = system.simulator.stats()
+    assert stats["rateLimited"] == 0
+    assert stats["submissions"] == len(assets)
+
+
+@pytest.mark.parametrize("lifecycle_options", [{"poll_interval_seconds": 30.0}])
+async def test_a_callback_makes_the_asset_ready_without_waiting_for_the_timer(system: System) -> None:
+    asset = await system.generate("judy", **IMAGE)
+    done = await system.wait_finished("judy", asset["id"], timeout=10)
+    assert done["status"] == "ready"
+
+
+@pytest.mark.parametrize("lifecycle_options", [{"generation_timeout_seconds": 1.0, "callbacks": False}])
+async def test_a_task_past_its_deadline_fails_as_timed_out(system: System) -> None:
+    asset = await system.generate("kate", **{**VIDEO, "prompt": "A very slow render [sim:duration=30]"})
+    done = await system.wait_finished("kate", asset["id"], timeout=10)
+    assert done["status"] == "error" and done["errorCode"] == "timeout"
