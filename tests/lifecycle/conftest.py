@@ -77,14 +77,14 @@ class System:
         assert response.status_code == 202, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def wait_finished(self, user: str, asset_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def wait_finished(self, user: str, asset_id: str, within: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + within
         while True:
             asset = (await self.api.get(f"/api/ai/media/{asset_id}", headers=self.auth(user))).json()
             if asset["status"] != "processing":
                 return asset  # type: ignore[no-any-return]
             if time.monotonic() > deadline:
-                raise AssertionError(f"asset still processing after {timeout}s: {asset}")
+                raise AssertionError(f"asset still processing after {within}s: {asset}")
             await asyncio.sleep(0.05)
 
 

@@ -98,7 +98,7 @@ async def test_results_stay_downloadable_after_the_provider_forgets_them(system:
 async def test_a_burst_above_the_account_limit_draws_no_429(system: System) -> None:
     users = [f"burst-{n}" for n in range(10)]
     assets = await asyncio.gather(*(system.generate(user, **IMAGE) for user in users for _ in range(3)))
-    await asyncio.gather(*(system.wait_finished(a["id"] and users[i // 3], a["id"], 40) for i, a in enumerate(assets)))
+    await asyncio.gather(*(system.wait_finished(users[i // 3], a["id"], 40) for i, a in enumerate(assets)))
     stats = system.simulator.stats()
     assert stats["rateLimited"] == 0
     assert stats["submissions"] == len(assets)
@@ -107,12 +107,12 @@ async def test_a_burst_above_the_account_limit_draws_no_429(system: System) -> N
 @pytest.mark.parametrize("lifecycle_options", [{"poll_interval_seconds": 30.0}])
 async def test_a_callback_makes_the_asset_ready_without_waiting_for_the_timer(system: System) -> None:
     asset = await system.generate("judy", **IMAGE)
-    done = await system.wait_finished("judy", asset["id"], timeout=10)
+    done = await system.wait_finished("judy", asset["id"], within=10)
     assert done["status"] == "ready"
 
 
 @pytest.mark.parametrize("lifecycle_options", [{"generation_timeout_seconds": 1.0, "callbacks": False}])
 async def test_a_task_past_its_deadline_fails_as_timed_out(system: System) -> None:
     asset = await system.generate("kate", **{**VIDEO, "prompt": "A very slow render [sim:duration=30]"})
-    done = await system.wait_finished("kate", asset["id"], timeout=10)
+    done = await system.wait_finished("kate", asset["id"], within=10)
     assert done["status"] == "error" and done["errorCode"] == "timeout"

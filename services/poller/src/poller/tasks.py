@@ -30,7 +30,7 @@ class Tasks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def track(self, event: TaskStarted, first_check_in: float, timeout: float) -> bool:
+    async def track(self, event: TaskStarted, first_check_in: float, deadline_in: float) -> bool:
         inserted = await self._db.pool.fetchval(
             "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
             " next_check_at, deadline_at)"
@@ -43,7 +43,7 @@ class Tasks:
             event.prompt,
             event.task_id,
             first_check_in,
-            event.occurred_at + timedelta(seconds=timeout),
+            event.occurred_at + timedelta(seconds=deadline_in),
         )
         if inserted:
             await self.wake()

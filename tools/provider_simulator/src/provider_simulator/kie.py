@@ -145,7 +145,10 @@ async def _submit_fault(
         # Hold the request past the client's read timeout, then accept it anyway: the client
         # saw nothing, yet a paid task now exists. This is the ambiguous submit.
         outcomes["timeout"] += 1
+        generation = state.generation
         await asyncio.sleep(state.config.hang_seconds)
+        if state.generation != generation:
+            return kie_json(500, "The simulator was reset meanwhile.")
         return None
     if name == "html":
         outcomes["html"] += 1

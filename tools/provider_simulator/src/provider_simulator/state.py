@@ -159,6 +159,8 @@ class SimulatorState:
         # Submits per (model, prompt): a second one for the same job is a second paid task.
         self.submissions_by_prompt: Counter[tuple[str, str]] = Counter()
         self.background: set[asyncio.Task[None]] = set()
+        # Bumped by reset, so a request held across a reset does not leak into the next test.
+        self.generation = 0
 
     def spawn(self, coroutine: Any) -> None:
         """Run `coroutine` in the background, holding a reference so it is not collected."""
@@ -172,6 +174,7 @@ class SimulatorState:
         self.files.clear()
 
     def reset(self) -> None:
+        self.generation += 1
         for job in list(self.background):
             job.cancel()
         self.forget()
