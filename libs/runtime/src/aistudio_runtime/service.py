@@ -15,6 +15,7 @@ from . import outbox
 from .db import create_pool
 from .logging import get_logger
 from .messaging import ensure_stream, publish_event
+from .migrations import upgrade
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 
@@ -47,6 +48,11 @@ class ServiceRuntime:
             min_size=self.settings.db_pool_min,
             max_size=self.settings.db_pool_max,
         )
+        if self.settings.migrate_on_start:
+            async with self._pool.acquire() as conn:
+                applied = await upgrade(conn, self.schema)
+            if applied:
+                log.info("migrations_applied", versions=applied)
         await self.broker.connect()
         await ensure_stream(self.broker.connection.jetstream())
 

@@ -19,3 +19,5 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     # How long an unacknowledged message waits before JetStream redelivers it.
     ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # Apply this service's schema migrations at start (containers); `make run` migrates beforehand.
+    migrate_on_start: bool = False
