@@ -96,6 +96,8 @@ def _simulated_providers(env: dict[str, str], run_dir: Path) -> subprocess.Popen
 
 def local_environment(run_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # The Procfile says `python`: make it this virtualenv's interpreter.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     port = env.setdefault("GATEWAY_PORT", "8000")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("MEDIA_DIR", str(run_dir / "media"))

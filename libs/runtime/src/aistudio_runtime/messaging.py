@@ -133,7 +133,7 @@ def durable_subscriber(
         event.subject,
         stream=EVENTS,
         durable=durable,
-        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+        pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
         config=ConsumerConfig(
             durable_name=durable,
             ack_wait=ack_wait_seconds,
