@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -110,11 +111,22 @@ def local_environment(run_dir: Path) -> dict[str, str]:
     return env
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor, `kill`) stops everything the same way Ctrl-C does."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run() -> int:
+    _stop_on_sigterm()
     run_dir = _run_dir()
     env = local_environment(run_dir)
     infra = Infrastructure(run_dir)
     simulator = None
+    services: subprocess.Popen[bytes] | None = None
     print("AI Studio: starting")
     try:
         infra.start(env)
