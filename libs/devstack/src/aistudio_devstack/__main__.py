@@ -135,11 +135,15 @@ def run() -> int:
         procfile = Path("Procfile").resolve()
         print(f"\n  gateway:  {env['PUBLIC_BASE_URL']}  (web page at /, API docs at /docs)")
         print("  Ctrl-C stops everything; state is kept in", run_dir, "\n")
-        return subprocess.call(
+        services = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(procfile.parent)],
             env=env,
         )
+        return services.wait()
     except KeyboardInterrupt:
+        if services is not None and services.poll() is None:
+            services.send_signal(signal.SIGINT)  # honcho stops every service and waits for them
+            services.wait(60)
         return 0
     finally:
         if simulator is not None and simulator.poll() is None:
