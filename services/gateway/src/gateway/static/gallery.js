@@ -1,0 +1,213 @@
+// The gallery of the user's assets. Everything from the server is set as text or as a checked URL.
+
+const STATUS_ICONS = { processing: '', ready: '✓', error: '✕' };
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Only http(s) URLs end up in src or href. */
+function safeUrl(value) {
+  if (typeof value !== 'string' || value === '') return null;
+  try {
+    const url = new URL(value, document.baseURI);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+function time(value) {
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? 0 : parsed;
+}
+
+function newestFirst(a, b) {
+  return time(b.createdAt) - time(a.createdAt) || (a.id < b.id ? 1 : -1);
+}
+
+function mediaFor(asset) {
+  const box = el('div', 'asset-media');
+  const url = safeUrl(asset.resultUrl);
+  if (asset.status === 'ready' && url) {
+    let media;
+    if (asset.type === 'video') {
+      media = el('video');
+      media.controls = true;
+      media.preload = 'metadata';
+      media.playsInline = true;
+      media.muted = true;
+    } else {
+      media = el('img');
+      media.alt = asset.prompt ?? '';
+      media.loading = 'lazy';
+      media.decoding = 'async';
+    }
+    media.addEventListener('error', () => box.replaceChildren(el('p', 'media-note', 'Preview unavailable')), { once: true });
+    media.src = url;
+    box.append(media);
+  } else if (asset.status === 'error') {
+    box.classList.add('failed');
+    box.append(el('span', 'media-icon', '✕'), el('p', 'media-note', asset.errorMessage || 'Generation failed'));
+  } else {
+    box.classList.add('pending');
+    box.append(el('span', 'spinner large'), el('p', 'media-note', asset.status === 'ready' ? 'Preparing preview…' : 'Generating…'));
+  }
+  return box;
+}
+
+function captionState(asset) {
+  switch (asset.captionStatus) {
+    case 'pending':
+      return 'Writing a caption…';
+    case 'failed':
+      return 'The automatic caption failed. Try the Caption button.';
+    default:
+      return '';
+  }
+}
+
+export function createGallery({ list, state, loadMore, catalog, onCaption, onCopy }) {
+  const items = new Map(); // id → { asset, node, mediaKey }
+  let captionPending = new Set();
+
+  function providerLabel(asset) {
+    const label = catalog.labelOf(asset.provider);
+    if (asset.requestedProvider && asset.requestedProvider !== asset.provider) {
+      return `${label} (instead of ${catalog.labelOf(asset.requestedProvider)})`;
+    }
+    return label;
+  }
+
+  function fill(item) {
+    const { asset, node } = item;
+    node.dataset.status = asset.status;
+    node.dataset.id = asset.id;
+    node.querySelector('.badge-icon').textContent = STATUS_ICONS[asset.status] ?? '';
+    node.querySelector('.badge-text').textContent = asset.status;
+    node.querySelector('.asset-provider').textContent = providerLabel(asset);
+
+    // The preview is rebuilt only when it changes: signed links differ on every fetch, and a playing
+    // video must not restart because a caption arrived.
+    const mediaKey = `${asset.status}|${asset.type}|${asset.errorMessage ?? ''}|${Boolean(asset.resultUrl)}`;
+    if (mediaKey !== item.mediaKey) {
+      node.querySelector('.asset-media').replaceWith(mediaFor(asset));
+      item.mediaKey = mediaKey;
+    }
+
+    node.querySelector('.asset-prompt').textContent = asset.prompt ?? '';
+    const date = node.querySelector('.asset-date');
+    date.dateTime = asset.createdAt ?? '';
+    date.textContent = time(asset.createdAt) ? dateFormat.format(new Date(asset.createdAt)) : '';
+    const kind = asset.type === 'video' ? 'Video' : 'Image';
+    node.querySelector('.asset-spec').textContent = asset.aspectRatio ? `${kind} · ${asset.aspectRatio}` : kind;
+
+    const caption = node.querySelector('.asset-caption');
+    const hasCaption = typeof asset.caption === 'string' && asset.caption !== '';
+    const stateText = hasCaption ? '' : captionState(asset);
+    caption.hidden = !hasCaption && !stateText;
+    caption.querySelector('.caption-text').textContent = hasCaption ? asset.caption : '';
+    caption.querySelector('.caption-state').textContent = stateText;
+
+    const ready = asset.status === 'ready' && safeUrl(asset.resultUrl) !== null;
+    node.querySelector('.asset-actions').hidden = !ready;
+    if (ready) node.querySelector('.original-link').href = safeUrl(asset.resultUrl);
+    const pending = captionPending.has(asset.id);
+    const button = node.querySelector('.caption-button');
+    button.disabled = pending;
+    button.classList.toggle('pending', pending);
+    button.querySelector('.label').textContent = pending ? 'Generating…' : 'Caption';
+    node.querySelector('.copy-button').hidden = !hasCaption || !navigator.clipboard;
+  }
+
+  function create(asset) {
+    const node = document.getElementById('asset-template').content.firstElementChild.cloneNode(true);
+    const item = { asset, node, mediaKey: null };
+    node.querySelector('.caption-button').addEventListener('click', () => onCaption(item.asset));
+    node.querySelector('.copy-button').addEventListener('click', () => onCopy(item.asset));
+    fill(item);
+    return item;
+  }
+
+  function place(item) {
+    const after = [...items.values()]
+      .filter((other) => other !== item && newestFirst(other.asset, item.asset) > 0)
+      .sort((a, b) => newestFirst(a.asset, b.asset))[0];
+    list.insertBefore(item.node, after ? after.node : null);
+  }
+
+  function updateState() {
+    if (items.size > 0) {
+      state.hidden = true;
+      return;
+    }
+    state.hidden = false;
+    state.className = 'gallery-state';
+    state.textContent = 'No generations yet. Create your first AI media above!';
+  }
+
+  return {
+    /** Adds or updates an asset; an older version than the one shown is ignored. */
+    upsert(asset) {
+      if (!asset || typeof asset.id !== 'string') return null;
+      const existing = items.get(asset.id);
+      if (existing) {
+        const previous = existing.asset;
+        if (time(asset.updatedAt) < time(previous.updatedAt)) return previous;
+        existing.asset = { ...asset };
+        if (previous.caption && !asset.caption) {
+          existing.asset.caption = previous.caption; // an on-demand caption the catalog has not seen yet
+        }
+        fill(existing);
+        return previous;
+      }
+      const item = create({ ...asset });
+      items.set(asset.id, item);
+      place(item);
+      updateState();
+      return null;
+    },
+    setCaption(id, caption) {
+      const item = items.get(id);
+      if (!item) return;
+      item.asset = { ...item.asset, caption, captionStatus: 'ready' };
+      fill(item);
+    },
+    setCaptionPending(id, pending) {
+      captionPending = new Set(captionPending);
+      if (pending) captionPending.add(id);
+      else captionPending.delete(id);
+      const item = items.get(id);
+      if (item) fill(item);
+    },
+    showCursor(nextCursor) {
+      loadMore.hidden = !nextCursor;
+    },
+    loading() {
+      if (items.size > 0) return;
+      state.hidden = false;
+      state.className = 'gallery-state loading';
+      state.replaceChildren(el('span', 'spinner large'), el('span', '', 'Loading your generations…'));
+    },
+    failed(message) {
+      if (items.size > 0) return;
+      state.hidden = false;
+      state.className = 'gallery-state failed';
+      state.textContent = `Your generations could not be loaded: ${message}`;
+    },
+    loaded() {
+      updateState();
+    },
+    clear() {
+      items.clear();
+      captionPending = new Set();
+      list.replaceChildren();
+      loadMore.hidden = true;
+      state.hidden = true;
+    },
+  };
+}
