@@ -121,9 +121,15 @@ class CallbackReceiver:
 
 
 def simulator_config(port: int) -> SimulatorConfig:
+    # No .env: a developer's SIMULATOR_* settings must not change what the tests measure.
     return SimulatorConfig(
+        _env_file=None,
         host="127.0.0.1",
         port=port,
+        time_scale=1.0,
+        rate_limit_submissions=20,
+        rate_limit_window_seconds=10,
+        initial_credits=10_000,
         veo3_seconds=0.2,
         gpt4o_image_seconds=0.15,
         flux_kontext_seconds=0.15,

@@ -10,7 +10,7 @@ def test_settings_read_keys_as_secrets_and_keep_documented_defaults(monkeypatch:
     monkeypatch.setenv("KIE_API_KEY", "kie-secret")
     monkeypatch.setenv("GEMINI_API_KEY", "")
 
-    settings = ProviderSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = ProviderSettings(_env_file=None)
 
     assert settings.kie_api_key is not None and settings.kie_api_key.get_secret_value() == "kie-secret"
     assert "kie-secret" not in repr(settings)
@@ -22,7 +22,7 @@ def test_settings_read_keys_as_secrets_and_keep_documented_defaults(monkeypatch:
 
 def test_a_client_cannot_be_built_without_its_key() -> None:
     with pytest.raises(ValueError, match="KIE_API_KEY"):
-        KieClient.from_settings(ProviderSettings(_env_file=None, kie_api_key=None))  # type: ignore[call-arg]
+        KieClient.from_settings(ProviderSettings(_env_file=None, kie_api_key=None))
 
 
 def test_only_refused_errors_are_retryable_unless_a_provider_says_otherwise() -> None:

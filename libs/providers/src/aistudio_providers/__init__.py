@@ -33,6 +33,7 @@ from .media import (
     MediaTooLargeError,
     MediaUnavailableError,
     UnsupportedMediaTypeError,
+    download_client,
     download_media,
     extract_video_frame,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "callback_token",
     "callback_url",
+    "download_client",
     "download_media",
     "extract_video_frame",
     "kie_signature",

@@ -15,6 +15,9 @@ import httpx
 
 from aistudio_contracts import FailureReason
 
+from .kie.client import USER_AGENT
+from .settings import ProviderSettings
+
 DEFAULT_ALLOWED_TYPES = ("image/*", "video/mp4")
 # Result CDNs sometimes label files generically; then the first bytes decide.
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
@@ -58,6 +61,14 @@ class DownloadedMedia:
     content_type: str
     sha256: str
     size: int
+
+
+def download_client(settings: ProviderSettings) -> httpx.AsyncClient:
+    """The HTTP client for fetching results and reference images (long reads, our User-Agent)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.download_timeout_seconds, connect=settings.http_connect_timeout_seconds),
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 async def download_media(

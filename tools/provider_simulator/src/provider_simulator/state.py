@@ -6,6 +6,7 @@ Only touched from the server's event loop, so plain dicts suffice.
 import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -162,7 +163,7 @@ class SimulatorState:
         # Bumped by reset, so a request held across a reset does not leak into the next test.
         self.generation = 0
 
-    def spawn(self, coroutine: Any) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run `coroutine` in the background, holding a reference so it is not collected."""
         job: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self.background.add(job)

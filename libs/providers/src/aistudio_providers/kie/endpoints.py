@@ -12,7 +12,7 @@ DOWNLOAD_URL_PATH = "/api/v1/gpt4o-image/download-url"
 
 VEO3_MODEL = "veo3_fast"
 FLUX_MODEL = "flux-kontext-pro"
-# PNG keeps the prompt text in test renders crisp and avoids a second lossy encode on our side.
+# Lossless: what we store is exactly what Flux made, with no second JPEG generation loss.
 FLUX_OUTPUT_FORMAT = "png"
 
 
