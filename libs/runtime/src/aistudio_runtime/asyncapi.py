@@ -48,7 +48,7 @@ def build() -> FastStream:
         doc = " ".join((request.__doc__ or "").split())
 
         @broker.subscriber(
-            request.subject,  # type: ignore[attr-defined]
+            request.subject,
             queue=subjects.USAGE_QUEUE if responder == "usage" else subjects.CAPTIONER_QUEUE,
             title=f"{request.__name__} (request/reply, answered by {responder})",
             description=f"{doc} Replies with {reply.__name__}.",

@@ -74,7 +74,7 @@ async def _prepare(conn: asyncpg.Connection, schema: str) -> set[str]:
 
 async def upgrade(conn: asyncpg.Connection, package: str) -> list[str]:
     applied = await _prepare(conn, package)
-    done = []
+    done: list[str] = []
     try:
         for migration in migrations_for(package):
             if migration.version in applied:
@@ -91,7 +91,7 @@ async def upgrade(conn: asyncpg.Connection, package: str) -> list[str]:
 async def downgrade(conn: asyncpg.Connection, package: str, steps: int | None = None) -> list[str]:
     """Undo the newest `steps` applied migrations (all of them when None)."""
     applied = await _prepare(conn, package)
-    undone = []
+    undone: list[str] = []
     try:
         for migration in reversed(migrations_for(package)):
             if steps is not None and len(undone) >= steps:

@@ -6,7 +6,11 @@ connected; on SIGTERM the relay stops first, the broker lets running handlers fi
 (`graceful_timeout`), and the pool closes last.
 """
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
 import asyncpg
+from faststream import FastStream
 from faststream.nats import NatsBroker
 
 from aistudio_contracts import Event
@@ -21,6 +25,37 @@ from .settings import ServiceSettings
 
 log = get_logger(__name__)
 
+Hook = Callable[[], Awaitable[None]]
+
+
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
+
+
+class Managed(Generic[C]):
+    """A client (HTTP, SDK) that lives as long as the process: made once the event loop runs,
+    closed at shutdown. Call it to get the client."""
+
+    def __init__(self, factory: Callable[[], C]) -> None:
+        self._factory = factory
+        self._client: C | None = None
+
+    async def open(self) -> None:
+        self._client = self._factory()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def __call__(self) -> C:
+        if self._client is None:
+            raise RuntimeError("the service has not started")
+        return self._client
+
 
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, schema: str, broker: NatsBroker) -> None:
@@ -29,6 +64,12 @@ class ServiceRuntime:
         self.broker = broker
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
+        self._managed: list[Managed[Any]] = []
+
+    def managed(self, factory: Callable[[], C]) -> Managed[C]:
+        client = Managed(factory)
+        self._managed.append(client)
+        return client
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -70,7 +111,31 @@ class ServiceRuntime:
             await self._pool.close()
         log.info("service_stopped", schema=self.schema)
 
-    def hooks(self) -> dict[str, list]:
+    def application(self, *, start: Sequence[Hook] = (), stop: Sequence[Hook] = ()) -> FastStream:
+        """The FastStream app: managed clients, pool and stream first; `start` hooks (background
+        workers) once the broker consumes; on shutdown `stop` hooks first, the pool and clients last."""
+        opens = [client.open for client in self._managed]
+        closes = [client.close for client in self._managed]
+        return FastStream(
+            self.broker,
+            on_startup=[*opens, self.on_startup],
+            after_startup=[self.after_startup, *start],
+            on_shutdown=[*stop, self.on_shutdown],
+            after_shutdown=[self.after_shutdown, *closes],
+        )
+
+    async def open(self) -> None:
+        """For hosts other than FastStream (the gateway's FastAPI lifespan)."""
+        for client in self._managed:
+            await client.open()
+        await self.on_startup()
+
+    async def close(self) -> None:
+        await self.after_shutdown()
+        for client in self._managed:
+            await client.close()
+
+    def hooks(self) -> dict[str, list[Hook]]:
         return {
             "on_startup": [self.on_startup],
             "after_startup": [self.after_startup],

@@ -23,10 +23,7 @@ def create_app(settings: UsageSettings | None = None, *, clock: Clock = utc_now)
     ledger = Ledger(runtime, free_monthly_limit=settings.free_monthly_limit, clock=clock)
     handlers.register(broker, ledger)
     sweeper = _Sweeper(ledger, settings)
-    hooks = runtime.hooks()
-    hooks["after_startup"].append(sweeper.start)
-    hooks["on_shutdown"].insert(0, sweeper.stop)
-    return FastStream(broker, **hooks)
+    return runtime.application(start=[sweeper.start], stop=[sweeper.stop])
 
 
 class _Sweeper:
