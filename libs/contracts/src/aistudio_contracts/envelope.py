@@ -38,9 +38,11 @@ class Event(BaseModel):
 
 
 class Message(BaseModel):
-    """Base of request/reply messages (core NATS, not persisted)."""
+    """Base of request/reply messages (core NATS, not persisted); requests know their subject."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subject: ClassVar[str]
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

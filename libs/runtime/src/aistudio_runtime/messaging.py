@@ -8,6 +8,7 @@ parsed is terminated; shutdown waits for running handlers.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream import BaseMiddleware
@@ -123,13 +124,13 @@ def durable_subscriber(
     ack_wait_seconds: float = 60.0,
     max_ack_pending: int = 1000,
     description: str | None = None,
-) -> Any:
+) -> Callable[[Callable[..., Awaitable[Any]]], object]:
     """A durable pull consumer of one event type, shared by all replicas of a service.
 
     Note: JetStream keeps the first config a durable consumer was created with; changing
     these arguments later needs the consumer deleted or updated by hand (see the README).
     """
-    return broker.subscriber(
+    subscriber: Callable[[Callable[..., Awaitable[Any]]], object] = broker.subscriber(
         event.subject,
         stream=EVENTS,
         durable=durable,
@@ -144,6 +145,7 @@ def durable_subscriber(
         title=f"{durable}:{event.__name__}",
         description=description,
     )
+    return subscriber
 
 
 async def publish_event(broker: NatsBroker, subject: str, payload: bytes, event_id: str) -> None:

@@ -34,7 +34,7 @@ class UsageClient:
             response = await self._broker.request(
                 message.to_json(),
                 message.subject,
-                timeout=self._timeout,  # type: ignore[attr-defined]
+                timeout=self._timeout,
             )
             return reply_type.model_validate_json(response.body)
         except Exception as exc:

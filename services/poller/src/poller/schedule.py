@@ -13,9 +13,10 @@ MAX_ERROR_BACKOFF_SECONDS = 300.0
 
 def first_check_delay(provider: Provider, interval: float) -> float:
     """No earlier than useful, and never later than one interval: a callback may come sooner."""
-    return min(TYPICAL_SECONDS.get(provider, interval), interval)
+    return float(min(TYPICAL_SECONDS.get(provider, interval), interval))
 
 
 def after_error_delay(consecutive_errors: int, interval: float) -> float:
     """A failing status check is retried with backoff; it never ends a job on its own."""
-    return min(interval * 2 ** max(consecutive_errors - 1, 0), max(interval, MAX_ERROR_BACKOFF_SECONDS))
+    growth: float = 2.0 ** max(consecutive_errors - 1, 0)
+    return min(interval * growth, max(interval, MAX_ERROR_BACKOFF_SECONDS))
