@@ -16,7 +16,9 @@ from aistudio_providers import (
     MediaError,
     MediaTooLargeError,
     MediaUnavailableError,
+    ProviderSettings,
     UnsupportedMediaTypeError,
+    download_client,
     download_media,
     extract_video_frame,
 )
@@ -46,6 +48,18 @@ async def test_a_result_is_downloaded_with_its_type_size_and_checksum(kie: KieCl
     assert media.size == len(media.data)
     assert media.sha256 == hashlib.sha256(media.data).hexdigest()
     assert Image.open(io.BytesIO(media.data)).size == (512, 512)
+
+
+async def test_the_download_client_from_settings_fetches_a_result_with_a_user_agent(
+    kie: KieClient, simulator: SimulatorAdmin
+) -> None:
+    url = await result_url(kie, Provider.KIE_FLUX_KONTEXT, "16:9")
+
+    async with download_client(ProviderSettings(_env_file=None, download_timeout_seconds=5)) as http:
+        media = await download_media(http, url, max_bytes=5 * MB)
+
+    assert media.content_type == "image/png"
+    assert http.headers["user-agent"].startswith("aistudio")
 
 
 async def test_a_result_larger_than_allowed_is_refused(kie: KieClient) -> None:
