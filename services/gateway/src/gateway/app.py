@@ -16,6 +16,7 @@ from .api.limits import BodySizeLimit
 from .api.routes import admin, callbacks, captions, dev, events, files, health, media, pages, usage
 from .auth import Authenticator
 from .catalog import Catalog
+from .feed import ChangeFeed
 from .links import LinkSigner
 from .settings import GatewaySettings
 from .sweeper import StuckAssetSweeper
@@ -45,6 +46,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         media=LocalMediaStore(settings.media_dir),
         broker=broker,
+        feed=ChangeFeed(runtime),
     )
 
     @asynccontextmanager
@@ -53,9 +55,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await broker.start()
         await runtime.after_startup()
         await sweeper.start()
+        await gateway.feed.start()
         try:
             yield
         finally:
+            await gateway.feed.stop()
             await sweeper.stop()
             await runtime.on_shutdown()
             await broker.stop()
@@ -70,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     errors.install(app)
-    for module in (media, events, captions, usage, admin, callbacks, files, health, dev, pages):
+    # events before media: "/api/ai/media/events" must not be taken for an asset id
+    for module in (events, media, captions, usage, admin, callbacks, files, health, dev, pages):
         app.include_router(module.router)
     return app

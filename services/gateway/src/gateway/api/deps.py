@@ -10,6 +10,7 @@ from aistudio_runtime.mediastore import MediaStore
 
 from ..auth import Authenticator, Principal
 from ..catalog import Catalog
+from ..feed import ChangeFeed
 from ..links import LinkSigner
 from ..settings import GatewaySettings
 from ..usage_client import UsageClient
@@ -26,6 +27,7 @@ class Gateway:
     links: LinkSigner
     media: MediaStore
     broker: NatsBroker
+    feed: ChangeFeed
 
     def nats_connected(self) -> bool:
         try:

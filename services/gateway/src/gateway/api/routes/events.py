@@ -1,5 +1,56 @@
-"""Placeholder: filled in by its issue."""
+"""Server-sent events of the user's asset changes, resumable with Last-Event-ID."""
 
-from fastapi import APIRouter
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ..deps import GatewayDep
+from ..presenters import present_asset
+
+router = APIRouter(prefix="/api/ai", tags=["media"])
+
+KEEPALIVE_SECONDS = 15.0
+
+
+@router.get(
+    "/media/events",
+    responses={200: {"content": {"text/event-stream": {}}}, 401: {}},
+    summary="Live changes of the user's assets (server-sent events)",
+)
+async def media_events(
+    request: Request,
+    gateway: GatewayDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    access_token: Annotated[str | None, Query(max_length=4096, description="for EventSource clients")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    user = await gateway.authenticator.authenticate(
+        authorization or (f"Bearer {access_token}" if access_token else None)
+    )
+    feed = gateway.feed
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else await feed.latest_seq(user.user_id)
+
+    async def stream() -> AsyncIterator[str]:
+        sent = start
+        yield f"retry: 3000\nid: {sent}\nevent: ready\ndata: {{}}\n\n"
+        with feed.subscription(user.user_id) as wake:
+            while not await request.is_disconnected():
+                wake.clear()
+                for seq, row in await feed.changes_after(user.user_id, sent):
+                    body = present_asset(row, gateway.links).model_dump_json(by_alias=True)
+                    yield f"id: {seq}\nevent: asset\ndata: {body}\n\n"
+                    sent = seq
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=KEEPALIVE_SECONDS)
+                    continue
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
