@@ -28,13 +28,13 @@ class Api:
 
 
 def gateway_settings(nats_url: str, database_url: str, media_dir: Path, **overrides: object) -> GatewaySettings:
-    return GatewaySettings(
+    values: dict[str, object] = {
         **common_env(nats_url, database_url),
-        auth_jwt_secret=TEST_JWT_SECRET,
-        media_dir=str(media_dir),
-        rpc_timeout_seconds=2.0,
-        **overrides,
-    )
+        "auth_jwt_secret": TEST_JWT_SECRET,
+        "media_dir": str(media_dir),
+        "rpc_timeout_seconds": 2.0,
+    }
+    return GatewaySettings(**{**values, **overrides})
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from .domain.requests import GenerationSpec
 SCHEMA = "gateway"
 CHANGES_CHANNEL = "gateway_asset_changes"
 
-_COLUMNS = (
+ASSET_COLUMNS = (
     "id, user_id, provider, requested_provider, type, prompt, reference_image_url, aspect_ratio, status,"
     " provider_task_id, result_storage_key, result_content_type, result_origin_url, error_code, error_message,"
     " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at"
@@ -58,12 +58,12 @@ class Catalog:
 
     async def find(self, user_id: str, asset_id: UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM gateway.media_assets WHERE id = $1 AND user_id = $2", asset_id, user_id
+            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE id = $1 AND user_id = $2", asset_id, user_id
         )
 
     async def find_by_idempotency_key(self, user_id: str, key: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM gateway.media_assets WHERE user_id = $1 AND idempotency_key = $2",
+            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE user_id = $1 AND idempotency_key = $2",
             user_id,
             key,
         )
@@ -87,7 +87,7 @@ class Catalog:
                 "INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
                 " reference_image_url, aspect_ratio, idempotency_key, request_hash)"
                 " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)"
-                f" ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+                f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}",
                 asset_id,
                 user_id,
                 spec.provider.value,
@@ -126,7 +126,7 @@ class Catalog:
             clauses.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
         args.append(limit + 1)
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM gateway.media_assets WHERE {' AND '.join(clauses)}"
+            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE {' AND '.join(clauses)}"
             f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
             *args,
         )

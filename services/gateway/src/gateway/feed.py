@@ -15,7 +15,7 @@ import asyncpg
 
 from aistudio_runtime import Database, get_logger
 
-from .catalog import _COLUMNS, CHANGES_CHANNEL
+from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL
 
 log = get_logger(__name__)
 
@@ -64,7 +64,7 @@ class ChangeFeed:
 
     async def changes_after(self, user_id: str, seq: int, limit: int = 200) -> list[tuple[int, asyncpg.Record]]:
         """The assets changed after `seq`, each once, at its latest change, in order."""
-        columns = ", ".join(f"a.{column.strip()}" for column in _COLUMNS.split(","))
+        columns = ", ".join(f"a.{column.strip()}" for column in ASSET_COLUMNS.split(","))
         rows = await self._db.pool.fetch(
             f"SELECT latest.seq, {columns} FROM ("
             "  SELECT asset_id, max(seq) AS seq FROM gateway.asset_changes"

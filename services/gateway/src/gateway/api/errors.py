@@ -94,8 +94,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _database_unavailable(exc):
+            return await _unavailable(request, exc)
         log.exception("unhandled_error", path=request.url.path, error=repr(exc))
         return JSONResponse(status_code=500, content={"error": "Internal server error"})
+
+
+# SQLSTATE classes that mean "the database is not there for us right now", not "our query is wrong":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown, restart),
+# 55000 "database is not accepting connections".
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55000")
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, asyncpg.PostgresError) and bool(state) and str(state).startswith(_UNAVAILABLE_SQLSTATES)
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
