@@ -66,7 +66,7 @@ def jwks_url() -> Iterator[tuple[str, _Jwks]]:
     jwks = _Jwks()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()
