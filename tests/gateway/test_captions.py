@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 
 from aistudio_contracts import MediaType, subjects
 from aistudio_devstack import free_port
+from aistudio_runtime.migrations import downgrade, migrations_for, upgrade
 from captioner.app import create_app as create_captioner
 from captioner.settings import CaptionerSettings
 from gateway.api.routes import captions
@@ -333,3 +335,16 @@ async def test_the_stored_system_prompt_reaches_the_model_for_automatic_and_on_d
     requests = simulator.requests("openai")
     assert openai_calls(requests, "A pirate ship at golden hour")[0]["systemPrompt"] == house_style
     assert openai_calls(requests, "A treasure map on an old table")[0]["systemPrompt"] == house_style
+
+
+async def test_the_caption_settings_migration_can_be_undone_and_redone(database_url: str) -> None:
+    versions = [migration.version for migration in migrations_for("gateway")]
+    since = versions[versions.index("0002") :]
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await downgrade(conn, "gateway", steps=len(since)) == since[::-1]
+        assert await conn.fetchval("SELECT to_regclass('gateway.user_settings')") is None
+        assert await upgrade(conn, "gateway") == since
+        assert await conn.fetchval("SELECT to_regclass('gateway.user_settings')") is not None
+    finally:
+        await conn.close()
