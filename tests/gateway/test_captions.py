@@ -1,6 +1,7 @@
 """Captions through the gateway: automatic ones on the asset, on demand by request/reply to the
 captioner, and the user's caption system prompt; over real NATS, Postgres and the provider simulator."""
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -52,8 +53,16 @@ def make_captioner_settings(
 
 
 @pytest.fixture
-async def captioner(make_captioner_settings: Callable[..., CaptionerSettings]) -> AsyncIterator[CaptionerSettings]:
-    settings = make_captioner_settings(caption_max_attempts=2)
+def captioner_options() -> dict[str, Any]:
+    """Tests override this to change the captioner's settings."""
+    return {}
+
+
+@pytest.fixture
+async def captioner(
+    make_captioner_settings: Callable[..., CaptionerSettings], captioner_options: dict[str, Any]
+) -> AsyncIterator[CaptionerSettings]:
+    settings = make_captioner_settings(**{"caption_max_attempts": 2, **captioner_options})
     async with running(create_captioner(settings)):
         yield settings
 
@@ -151,6 +160,24 @@ async def test_an_on_demand_caption_answers_with_the_caption_and_becomes_the_ass
     await eventually(shown)
     [call] = openai_calls(simulator.requests("openai"), "Steaming noodles")
     assert call["images"] == 1
+
+
+@pytest.mark.parametrize("captioner_options", [{"openai_timeout_seconds": 5.0}])
+async def test_on_demand_captions_for_several_users_are_written_side_by_side(
+    api: Api, captioner: CaptionerSettings, simulator: SimulatorAdmin, media_dir: Path
+) -> None:
+    users = ("alice", "bob", "carol")
+    assets = [await _finished(api, media_dir, user, f"A windmill in a tulip field for {user}") for user in users]
+    simulator.configure(openai_seconds=1.0, time_scale=1.0)
+
+    async def ask(user: str, asset: dict[str, Any]) -> httpx.Response:
+        body = {"mediaId": asset["id"], "prompt": f"A windmill at dusk, asked by {user}"}
+        return await api.client.post("/api/caption/generate-from-media", json=body, headers=api.auth(user))
+
+    started = time.monotonic()
+    responses = await asyncio.gather(*(ask(user, asset) for user, asset in zip(users, assets, strict=True)))
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert time.monotonic() - started < 2.5  # not one after the other (3 s)
 
 
 async def test_an_on_demand_caption_without_a_prompt_uses_the_assets_prompt(

@@ -40,6 +40,12 @@ def register(broker: NatsBroker, captioner: Captioner, prompts: SystemPrompts, s
         if await prompts.apply(event):
             log.info("caption_settings_updated", user_id=event.user_id, version=event.version)
 
-    @broker.subscriber(subjects.CAPTION_GENERATE, queue=subjects.CAPTIONER_QUEUE, title="captioner:generate")
+    # Several users may be waiting at once, each for seconds: answer them side by side.
+    @broker.subscriber(
+        subjects.CAPTION_GENERATE,
+        queue=subjects.CAPTIONER_QUEUE,
+        max_workers=settings.concurrency,
+        title="captioner:generate",
+    )
     async def generate_caption(request: GenerateCaption) -> CaptionReply:
         return await captioner.caption_on_demand(request)
