@@ -71,8 +71,9 @@ class Captioner:
             return Outcome.ALREADY_SETTLED
         if claim is Settled.BUSY:
             raise RetryLater("another delivery of this asset is being captioned")
-        if claim.attempt > self._max_attempts:  # the previous attempt ended without settling (a crash?)
-            await self._records.fail(event.asset_id, event.user_id, claim.last_error or _GAVE_UP)
+        if claim.attempt > self._max_attempts:  # the last attempt ended without settling (a crash, a bug)
+            log.warning("caption_given_up", attempt=claim.attempt, error=claim.last_error)
+            await self._records.fail(event.asset_id, event.user_id, _GAVE_UP)
             return Outcome.GAVE_UP
         try:
             caption = await self._write_automatic(event)
