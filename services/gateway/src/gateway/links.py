@@ -23,6 +23,6 @@ class LinkSigner:
 
     def verify(self, asset_id: UUID, expires: int, signature: str, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if expires < now:
+        if expires < now or not signature.isascii():
             return False
         return hmac.compare_digest(self._signature(asset_id, expires), signature)

@@ -14,7 +14,7 @@ from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_gene
 from ..deps import CurrentUser, Gateway, GatewayDep
 from ..errors import ApiError, not_found
 from ..presenters import present_asset
-from ..schemas import GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic
+from ..schemas import GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic, inline_schema
 
 router = APIRouter(prefix="/api/ai", tags=["media"])
 
@@ -61,7 +61,7 @@ def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAs
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": GenerateMediaRequest.model_json_schema(by_alias=True)}},
+            "content": {"application/json": {"schema": inline_schema(GenerateMediaRequest)}},
         }
     },
     responses={400: {}, 401: {}, 403: {}, 413: {}, 422: {}, 503: {}},
