@@ -1,6 +1,8 @@
 """The AI Studio page in headless Chromium (Debian's package, never a downloaded browser) against the
 gateway and the usage service running in-process over a real NATS JetStream and Postgres."""
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -9,13 +11,26 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aistudio_devstack import free_port
+from captioner.app import create_app as create_captioner
+from captioner.settings import CaptionerSettings
 from gateway.app import create_app as create_gateway
 from gateway.auth import mint_token
+from gateway.settings import GatewaySettings
+from generator.app import create_app as create_generator
+from generator.settings import GeneratorSettings
+from poller.app import create_app as create_poller
+from poller.settings import PollerSettings
 
-from ..gateway.conftest import gateway_settings, usage_service  # noqa: F401  (usage_service is a fixture)
-from ..support.services import TEST_JWT_SECRET, serving
+# usage_service, lifecycle_simulator and simulator are fixtures, imported to be used here.
+from ..gateway.conftest import gateway_settings, usage_service  # noqa: F401
+from ..lifecycle.conftest import CALLBACK_KEY, lifecycle_simulator, provider_env, simulator  # noqa: F401
+from ..providers.harness import SimulatorAdmin
+from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,8 +66,6 @@ class Studio:
     base_url: str
     api: httpx.AsyncClient
     media_dir: Path
-    # Until GET /api/ai/media/events exists the page polls, and Chromium notes the stream's 404.
-    expected_responses: tuple[tuple[str, int], ...] = ()
 
     def token(self, user_id: str) -> str:
         return mint_token(TEST_JWT_SECRET, user_id)
@@ -88,31 +101,135 @@ class PageProblems:
 
 
 @pytest.fixture
+def chromium() -> str:
+    return chromium_executable()
+
+
+class ScriptedEventStream:
+    """Stands in for GET /api/ai/media/events: each connection streams what the test sends, until
+    the test ends it; the request headers of every connection are kept."""
+
+    def __init__(self, refuse_with: int | None = None) -> None:
+        self.refuse_with = refuse_with  # an HTTP status: the stream is down, as when a proxy fails
+        self.connections: list[dict[str, str]] = []
+        self._chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        self._connected = asyncio.Event()
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"] == EVENTS_PATH:
+                self.connections.append(dict(Request(scope).headers))
+                self._connected.set()
+                if self.refuse_with:
+                    await JSONResponse({"error": "Unavailable"}, self.refuse_with)(scope, receive, send)
+                else:
+                    await StreamingResponse(self._body(), media_type="text/event-stream")(scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+        return asgi
+
+    async def _body(self) -> AsyncIterator[str]:
+        while (chunk := await self._chunks.get()) is not None:
+            yield chunk
+
+    def send(self, chunk: str) -> None:
+        self._chunks.put_nowait(chunk)
+
+    def end_connection(self) -> None:
+        self._chunks.put_nowait(None)
+
+    async def connection(self, number: int) -> dict[str, str]:
+        """The headers of the number-th connection (from 1), once it is made."""
+        async with asyncio.timeout(15):
+            while len(self.connections) < number:
+                self._connected.clear()
+                await self._connected.wait()
+        return self.connections[number - 1]
+
+
+@contextlib.asynccontextmanager
+async def serving_studio(
+    make_settings: Callable[[str], GatewaySettings], media_dir: Path, events: ScriptedEventStream | None = None
+) -> AsyncIterator[Studio]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_gateway(make_settings(base_url))
+    served = events.wrap(app) if events else app
+    async with serving(served, port), httpx.AsyncClient(base_url=base_url, timeout=10) as api:
+        yield Studio(base_url, api, media_dir)
+
+
+@pytest.fixture
 def studio_options() -> dict[str, object]:
     """Tests override this to change the gateway's settings (e.g. dev_auth_enabled=False)."""
     return {}
 
 
 @pytest.fixture
+def scripted_events() -> ScriptedEventStream | None:
+    """Tests override this to put a ScriptedEventStream in front of the gateway's event stream."""
+    return None
+
+
+@pytest.fixture
 async def studio(
+    chromium: str,
     usage_service: None,  # noqa: F811
     nats_url: str,
     database_url: str,
     media_dir: Path,
     studio_options: dict[str, object],
+    scripted_events: ScriptedEventStream | None,
 ) -> AsyncIterator[Studio]:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    settings = gateway_settings(
-        nats_url,
-        database_url,
-        media_dir,
-        **{"dev_auth_enabled": True, "public_base_url": base_url, **studio_options},
-    )
-    app = create_gateway(settings)
-    has_events = any(getattr(route, "path", None) == EVENTS_PATH for route in app.routes)
-    async with serving(app, port), httpx.AsyncClient(base_url=base_url, timeout=10) as api:
-        yield Studio(base_url, api, media_dir, () if has_events else ((EVENTS_PATH, 404),))
+    """The gateway and the usage service: assets stay processing unless a test publishes their outcome."""
+
+    def settings(base_url: str) -> GatewaySettings:
+        options = {"dev_auth_enabled": True, "public_base_url": base_url, **studio_options}
+        return gateway_settings(nats_url, database_url, media_dir, **options)
+
+    async with serving_studio(settings, media_dir, scripted_events) as studio:
+        yield studio
+
+
+@pytest.fixture
+async def pipeline(
+    chromium: str,
+    usage_service: None,  # noqa: F811
+    nats_url: str,
+    database_url: str,
+    media_dir: Path,
+    simulator: SimulatorAdmin,  # noqa: F811
+) -> AsyncIterator[Studio]:
+    """The whole system against the provider simulator: generator, poller and captioner too."""
+    env = common_env(nats_url, database_url)
+    providers = {**provider_env(simulator.url), "media_dir": str(media_dir)}
+
+    def settings(base_url: str) -> GatewaySettings:
+        return gateway_settings(
+            nats_url,
+            database_url,
+            media_dir,
+            dev_auth_enabled=True,
+            public_base_url=base_url,
+            callback_signing_key=CALLBACK_KEY,
+        )
+
+    async with contextlib.AsyncExitStack() as stack:
+        studio = await stack.enter_async_context(serving_studio(settings, media_dir))
+        generator = GeneratorSettings(
+            **env,
+            **providers,
+            public_base_url=studio.base_url,
+            callback_signing_key=CALLBACK_KEY,
+            kie_submit_window_seconds=1.0,
+        )
+        await stack.enter_async_context(running(create_generator(generator)))
+        await stack.enter_async_context(
+            running(create_poller(PollerSettings(**env, **providers, poll_interval_seconds=0.2)))
+        )
+        await stack.enter_async_context(running(create_captioner(CaptionerSettings(**env, **providers))))
+        yield studio
 
 
 @pytest.fixture
@@ -133,12 +250,14 @@ def problems() -> PageProblems:
 
 @pytest.fixture
 def open_page(browser: Browser, problems: PageProblems) -> Callable[..., object]:
-    async def open_(url: str, viewport: dict[str, int] = DESKTOP) -> Page:
+    async def open_(url: str, viewport: dict[str, int] = DESKTOP, *, fake_clock: bool = False) -> Page:
         context = await browser.new_context(viewport=viewport)
         page = await context.new_page()
         page.set_default_timeout(10_000)
         page.on("console", problems.on_console)
         page.on("pageerror", problems.on_page_error)
+        if fake_clock:  # timers the test can fast-forward (page.clock)
+            await page.clock.install()
         await page.goto(url)
         return page
 

@@ -8,7 +8,8 @@ import { toast } from './toast.js';
 
 const $ = (id) => document.getElementById(id);
 const NAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
-const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'long' });
+// Quotas renew at 00:00 UTC on the 1st: the day is told in UTC, wherever the user is.
+const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'long', timeZone: 'UTC' });
 
 const api = createApi({ getToken: session.token, onUnauthorized: sessionExpired });
 
