@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 from playwright.async_api import expect
 
@@ -29,7 +30,9 @@ async def test_the_page_follows_the_event_stream_and_resumes_it_after_a_drop(
     page = await open_page(studio.base_url + "/")
     await sign_in(page, "erin")
     first = await scripted_events.connection(1)
-    assert first["authorization"] == f"Bearer {studio.token('erin')}"
+    token = await page.evaluate("localStorage.getItem('aistudio.token')")
+    assert first["authorization"] == f"Bearer {token}"  # in the header, not in the URL
+    assert jwt.decode(token, options={"verify_signature": False})["sub"] == "erin"
     assert first["accept"] == "text/event-stream" and "last-event-id" not in first
     await expect(page.locator("#live-status")).to_have_text("● Live")
 
