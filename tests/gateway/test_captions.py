@@ -18,7 +18,6 @@ from aistudio_devstack import free_port
 from aistudio_runtime.migrations import downgrade, migrations_for, upgrade
 from captioner.app import create_app as create_captioner
 from captioner.settings import CaptionerSettings
-from gateway.api.routes import captions
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from provider_simulator import create_app as create_simulator
@@ -248,9 +247,7 @@ async def test_an_on_demand_caption_the_captioner_is_too_slow_for_is_unavailable
     make_captioner_settings: Callable[..., CaptionerSettings],
     simulator: SimulatorAdmin,
     media_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(captions, "CAPTION_RPC_TIMEOUT_SECONDS", 0.5)
     simulator.configure(openai_seconds=3.0, time_scale=1.0)
     settings = make_gateway_settings(caption_rpc_timeout_seconds=0.5)
     slow = make_captioner_settings(openai_timeout_seconds=10.0)

@@ -19,6 +19,7 @@ PUBLISHED_BY = {
     "GenerationFailed": "generator, poller and gateway (stuck assets)",
     "CaptionGenerated": "captioner",
     "CaptionFailed": "captioner",
+    "CaptionSettingsChanged": "gateway",
     "ProviderCallbackReceived": "gateway",
     "SubscriptionChanged": "a billing service",
 }

@@ -134,11 +134,3 @@ class ServiceRuntime:
         await self.after_shutdown()
         for client in self._managed:
             await client.close()
-
-    def hooks(self) -> dict[str, list[Hook]]:
-        return {
-            "on_startup": [self.on_startup],
-            "after_startup": [self.after_startup],
-            "on_shutdown": [self.on_shutdown],
-            "after_shutdown": [self.after_shutdown],
-        }

@@ -21,7 +21,7 @@ def register(broker: NatsBroker, captioner: Captioner, prompts: SystemPrompts, s
         broker,
         GenerationCompleted,
         "captioner-generation-completed",
-        batch_size=settings.concurrency,
+        batch_size=settings.caption_concurrency,
         ack_wait_seconds=settings.ack_wait_seconds,
     )
     async def on_generation_completed(event: GenerationCompleted, msg: NatsMessage) -> None:
@@ -44,7 +44,7 @@ def register(broker: NatsBroker, captioner: Captioner, prompts: SystemPrompts, s
     @broker.subscriber(
         subjects.CAPTION_GENERATE,
         queue=subjects.CAPTIONER_QUEUE,
-        max_workers=settings.concurrency,
+        max_workers=settings.caption_concurrency,
         title="captioner:generate",
     )
     async def generate_caption(request: GenerateCaption) -> CaptionReply:

@@ -18,4 +18,4 @@ class CaptionerSettings(ServiceSettings, ProviderSettings):
     # A still a second into a video: the first frame is often a fade from black.
     video_frame_at_seconds: float = Field(default=1.0, ge=0)
     # GenerationCompleted events captioned at once by one replica.
-    concurrency: int = Field(default=8, ge=1)
+    caption_concurrency: int = Field(default=8, ge=1)

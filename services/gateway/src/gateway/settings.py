@@ -29,6 +29,8 @@ class GatewaySettings(ServiceSettings):
     # Beyond the deadline plus this margin, an asset still processing is failed by the gateway itself.
     stuck_asset_grace_seconds: float = Field(default=300, ge=0)
     rpc_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Writing a caption takes seconds; the captioner gives up before this (ON_DEMAND_TIMEOUT_SECONDS).
+    caption_rpc_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     free_monthly_limit: int = Field(default=10, ge=0)
 

@@ -19,7 +19,7 @@ def register(broker: NatsBroker, submitter: Submitter, settings: GeneratorSettin
         broker,
         GenerationRequested,
         "generator-generation-requested",
-        batch_size=settings.concurrency,
+        batch_size=settings.submit_concurrency,
         ack_wait_seconds=settings.ack_wait_seconds,
     )
     async def on_generation_requested(event: GenerationRequested, msg: NatsMessage) -> None:

@@ -17,5 +17,5 @@ class GeneratorSettings(ServiceSettings, ProviderSettings):
     # A claim younger than this may still be in another replica's hands: wait rather than act.
     in_flight_grace_seconds: float = Field(default=120.0, gt=0)
     # After this many deliveries of one request, the job is failed instead of retried again.
-    max_attempts: int = Field(default=12, ge=1)
-    concurrency: int = Field(default=32, ge=1)
+    submit_max_attempts: int = Field(default=12, ge=1)
+    submit_concurrency: int = Field(default=32, ge=1)

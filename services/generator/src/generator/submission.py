@@ -99,7 +99,7 @@ class Submitter:
                 raise RetryLater(grace - job.age_seconds, "another worker holds the job")
             if not await self._jobs.take_over(job):
                 raise RetryLater(1.0, "another worker took the job")
-        if attempt > self._settings.max_attempts:
+        if attempt > self._settings.submit_max_attempts:
             await self._fail(request, request.provider, FailureReason.PROVIDER_UNAVAILABLE, GAVE_UP_MESSAGE)
             return
         if PROVIDERS[request.provider].asynchronous:

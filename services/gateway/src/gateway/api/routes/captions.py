@@ -29,8 +29,6 @@ log = get_logger(__name__)
 router = APIRouter(prefix="/api", tags=["captions"])
 
 CAPTION_SYSTEM_PROMPT_MAX_LENGTH = 2000
-# Writing a caption takes seconds (the model looks at the image); GatewaySettings may override this.
-CAPTION_RPC_TIMEOUT_SECONDS = 30.0
 
 
 def _no_nul(text: str) -> str:
@@ -146,7 +144,7 @@ async def _settings(db: asyncpg.Pool | asyncpg.Connection, user_id: str) -> dict
 
 
 async def _ask_captioner(gateway: Gateway, request: GenerateCaption) -> CaptionReply:
-    timeout = getattr(gateway.settings, "caption_rpc_timeout_seconds", CAPTION_RPC_TIMEOUT_SECONDS)
+    timeout = gateway.settings.caption_rpc_timeout_seconds
     try:
         response = await gateway.broker.request(request.to_json(), request.subject, timeout=timeout)
         return CaptionReply.model_validate_json(response.body)
