@@ -15,7 +15,7 @@ MEMBERS := libs/contracts libs/runtime libs/devstack libs/providers \
 SERVICES := gateway generator poller usage captioner
 PYPROJECTS := $(foreach m,$(MEMBERS),$(wildcard $(m)/pyproject.toml))
 
-.PHONY: help install run test test-fast lint migrate migrate-down asyncapi schemas bench requirements clean
+.PHONY: help install browser-deps run test test-fast lint migrate migrate-down asyncapi schemas bench requirements clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ $(VENV)/.installed: requirements/dev.txt $(PYPROJECTS) | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed ## Create the virtualenv and install everything (run and test do this themselves)
+
+browser-deps: ## Install Debian's Chromium for the browser tests (CI does; locally they skip without it)
+	bash tools/ci/install-chromium.sh
 
 run: install ## Start the whole system on this machine (embedded NATS/Postgres/simulator when not configured)
 	$(BIN)/python -m aistudio_devstack run
