@@ -67,11 +67,11 @@ class Studio:
     api: httpx.AsyncClient
     media_dir: Path
 
-    def token(self, user_id: str) -> str:
-        return mint_token(TEST_JWT_SECRET, user_id)
+    def token(self, user_id: str, role: str | None = None) -> str:
+        return mint_token(TEST_JWT_SECRET, user_id, role=role)
 
-    def auth(self, user_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id)}"}
+    def auth(self, user_id: str, role: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
 
 
 @dataclass

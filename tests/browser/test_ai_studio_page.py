@@ -126,8 +126,8 @@ async def test_a_user_signs_in_and_generates_an_image_that_appears_as_processing
     await expect(page.locator("#reference-url-error")).to_contain_text("http(s)")
     await reference.fill("http://127.0.0.1/private.png")
     await page.get_by_role("button", name="Generate Image").click()
-    await expect(page.locator("#reference-url-error")).to_be_visible()
-    assert (await page.locator("#reference-url-error").text_content()) != ""
+    await expect(page.locator("#reference-url-error")).not_to_be_empty()
+    await page.screenshot(path=screenshot_path("desktop-validation"))
     await expect(page.locator("li.asset")).to_have_count(0)
     await reference.fill("")
 
@@ -304,3 +304,29 @@ async def test_without_dev_sign_in_the_page_takes_the_host_apps_token(
     assert await page.evaluate("localStorage.getItem('aistudio.token')") == token
     unauthorized = [("/api/usage", 401), ("/api/ai/media", 401), (EVENTS_PATH, 401)]
     assert problems.unexpected(("/api/dev/token", 404), *unauthorized) == []
+
+
+async def test_a_pro_user_sees_an_unlimited_meter_and_pages_through_a_long_gallery(
+    studio: Studio, open_page: Callable[..., Any], problems: PageProblems
+) -> None:
+    admin = studio.auth("root", role="admin")
+    response = await studio.api.put("/api/admin/users/hana/plan", json={"plan": "pro"}, headers=admin)
+    assert response.status_code == 200, response.text
+    for number in range(53):
+        response = await studio.api.post(
+            "/api/ai/generate-media",
+            json={"prompt": f"Picture number {number:02d} of a series", "provider": "kie-4o-image", "type": "image"},
+            headers=studio.auth("hana"),
+        )
+        assert response.status_code == 202, response.text
+
+    page = await open_page(studio.base_url + "/")
+    await sign_in(page, "hana")
+    await expect(page.locator("#usage-text")).to_have_text("Pro plan · 0 this month · unlimited")
+    await expect(page.locator("li.asset")).to_have_count(50)
+    await expect(page.locator("li.asset .asset-prompt").first).to_have_text("Picture number 52 of a series")
+    await page.get_by_role("button", name="Load more").click()
+    await expect(page.locator("li.asset")).to_have_count(53)
+    await expect(page.locator("li.asset .asset-prompt").last).to_have_text("Picture number 00 of a series")
+    await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    assert problems.unexpected() == []
