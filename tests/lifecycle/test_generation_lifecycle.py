@@ -2,9 +2,13 @@
 
 import asyncio
 from typing import Any
+from uuid import uuid4
 
 import httpx
+import nats
 import pytest
+
+from aistudio_contracts import GenerationRequested, SubscriptionChanged
 
 from .conftest import System
 
@@ -97,8 +101,8 @@ async def test_results_stay_downloadable_after_the_provider_forgets_them(system:
 
 async def test_a_burst_above_the_account_limit_draws_no_429(system: System) -> None:
     users = [f"burst-{n}" for n in range(10)]
-    assets = await asyncio.gather(*(system.generate(user, **IMAGE) for user in users for _ in range(3)))
-    await asyncio.gather(*(system.wait_finished(users[i // 3], a["id"], 40) for i, a in enumerate(assets)))
+    assets = await asyncio.gather(*(system.generate(user, **IMAGE) for user in users for _ in range(10)))
+    await asyncio.gather(*(system.wait_finished(users[i // 10], a["id"], 60) for i, a in enumerate(assets)))
     stats = system.simulator.stats()
     assert stats["rateLimited"] == 0
     assert stats["submissions"] == len(assets)
@@ -116,3 +120,60 @@ async def test_a_task_past_its_deadline_fails_as_timed_out(system: System) -> No
     asset = await system.generate("kate", **{**VIDEO, "prompt": "A very slow render [sim:duration=30]"})
     done = await system.wait_finished("kate", asset["id"], within=10)
     assert done["status"] == "error" and done["errorCode"] == "timeout"
+
+
+async def test_two_poller_replicas_never_check_one_task_at_once(system: System) -> None:
+    system.simulator.configure(status_latency_seconds=0.15)
+    async with system.start_poller():  # a second replica beside the fixture's
+        assets = await asyncio.gather(
+            *(system.generate(f"replica-{n}", **{**IMAGE, "prompt": f"A tiny red house number {n}"}) for n in range(12))
+        )
+        done = await asyncio.gather(*(system.wait_finished(f"replica-{n}", a["id"], 40) for n, a in enumerate(assets)))
+    assert all(asset["status"] == "ready" for asset in done)
+    tasks = system.simulator.tasks()
+    assert len(tasks) == 12
+    assert max(task["maxConcurrentChecks"] for task in tasks) == 1
+
+
+async def test_a_redelivered_request_is_submitted_once(system: System, nats_url: str) -> None:
+    asset = await system.generate("lena", **VIDEO)
+    await system.wait_finished("lena", asset["id"])
+    # The same request again, as a redelivery or a republish under a new event id would bring it.
+    again = GenerationRequested(
+        correlation_id=asset["id"],
+        asset_id=asset["id"],
+        user_id="lena",
+        provider="kie-veo3",
+        media_type="video",
+        prompt=VIDEO["prompt"],
+        aspect_ratio="16:9",
+    )
+    client = await nats.connect(nats_url)
+    try:
+        await client.jetstream().publish(again.subject, again.to_json(), headers={"Nats-Msg-Id": str(again.event_id)})
+    finally:
+        await client.close()
+    await asyncio.sleep(1.0)
+    assert system.simulator.stats()["submissions"] == 1
+    assert (await system.api.get(f"/api/ai/media/{asset['id']}", headers=system.auth("lena"))).json()[
+        "status"
+    ] == "ready"
+
+
+async def test_a_plan_change_from_billing_lifts_the_limit(system: System, nats_url: str) -> None:
+    for _ in range(10):
+        await system.generate("mona", **IMAGE)
+    limited = await system.api.post("/api/ai/generate-media", json=IMAGE, headers=system.auth("mona"))
+    assert limited.status_code == 403
+    event = SubscriptionChanged(correlation_id=uuid4(), user_id="mona", plan="pro")
+    client = await nats.connect(nats_url)
+    try:
+        await client.jetstream().publish(event.subject, event.to_json(), headers={"Nats-Msg-Id": str(event.event_id)})
+    finally:
+        await client.close()
+    for _ in range(50):
+        if (await _usage(system, "mona"))["plan"] == "pro":
+            break
+        await asyncio.sleep(0.1)
+    accepted = await system.api.post("/api/ai/generate-media", json=IMAGE, headers=system.auth("mona"))
+    assert accepted.status_code == 202

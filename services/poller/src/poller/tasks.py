@@ -1,6 +1,7 @@
-"""The poller's task table. Claims use `FOR UPDATE SKIP LOCKED` plus a lease, so that replicas
-share due tasks and no task is checked by two at once; outcomes are conditional on the task
-still pending, so each produces exactly one event."""
+"""The poller's task table. Claims use `FOR UPDATE SKIP LOCKED` plus a lease (`checking_until`),
+so that replicas share due tasks and no task is checked by two at once, not even when a callback
+asks for a check while one runs (`recheck`); outcomes are conditional on the task still pending,
+so each produces exactly one event."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +52,7 @@ class Tasks:
 
     async def check_now(self, asset_id: UUID) -> bool:
         moved = await self._db.pool.fetchval(
-            "UPDATE poller.tasks SET next_check_at = clock_timestamp()"
+            "UPDATE poller.tasks SET next_check_at = clock_timestamp(), recheck = checking_until IS NOT NULL"
             " WHERE asset_id = $1 AND state = 'pending' RETURNING true",
             asset_id,
         )
@@ -64,10 +65,11 @@ class Tasks:
 
     async def claim_due(self, limit: int, lease_seconds: float) -> list[TrackedTask]:
         rows = await self._db.pool.fetch(
-            "UPDATE poller.tasks SET next_check_at = clock_timestamp() + make_interval(secs => $2),"
-            " checks = checks + 1"
+            "UPDATE poller.tasks SET checking_until = clock_timestamp() + make_interval(secs => $2),"
+            " recheck = false, checks = checks + 1"
             " WHERE asset_id IN (SELECT asset_id FROM poller.tasks"
             "   WHERE state = 'pending' AND next_check_at <= clock_timestamp()"
+            "   AND (checking_until IS NULL OR checking_until < clock_timestamp())"
             "   ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
             " RETURNING asset_id, user_id, provider, media_type, prompt, task_id, checks, consecutive_errors,"
             " deadline_at",
@@ -91,14 +93,16 @@ class Tasks:
 
     async def seconds_until_next_due(self) -> float | None:
         value = await self._db.pool.fetchval(
-            "SELECT EXTRACT(EPOCH FROM min(next_check_at) - clock_timestamp())"
-            " FROM poller.tasks WHERE state = 'pending'"
+            "SELECT EXTRACT(EPOCH FROM min(GREATEST(next_check_at, COALESCE(checking_until, next_check_at)))"
+            " - clock_timestamp()) FROM poller.tasks WHERE state = 'pending'"
         )
         return None if value is None else max(float(value), 0.0)
 
     async def check_again(self, asset_id: UUID, in_seconds: float, *, error: str | None = None) -> None:
         await self._db.pool.execute(
-            "UPDATE poller.tasks SET next_check_at = clock_timestamp() + make_interval(secs => $2),"
+            "UPDATE poller.tasks SET checking_until = NULL,"
+            " next_check_at = CASE WHEN recheck THEN clock_timestamp()"
+            "   ELSE clock_timestamp() + make_interval(secs => $2) END,"
             " consecutive_errors = CASE WHEN $3::text IS NULL THEN 0 ELSE consecutive_errors + 1 END,"
             " last_error = COALESCE($3, last_error)"
             " WHERE asset_id = $1 AND state = 'pending'",
@@ -110,7 +114,8 @@ class Tasks:
     async def finish(self, asset_id: UUID, outcome: str, event: Event) -> bool:
         async with self._db.pool.acquire() as conn, conn.transaction():
             done = await conn.fetchval(
-                "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp()"
+                "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
+                " checking_until = NULL"
                 " WHERE asset_id = $1 AND state = 'pending' RETURNING true",
                 asset_id,
                 outcome,

@@ -20,24 +20,35 @@ from .ledger import Ledger
 
 log = get_logger(__name__)
 
+# Requests answered at once by one replica: a burst of submissions must not queue behind one another.
+RPC_WORKERS = 32
+
 
 def register(broker: NatsBroker, ledger: Ledger) -> None:
-    @broker.subscriber(subjects.USAGE_RESERVE, queue=subjects.USAGE_QUEUE, title="usage:reserve")
+    @broker.subscriber(
+        subjects.USAGE_RESERVE, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:reserve"
+    )
     async def reserve(request: ReserveQuota) -> QuotaReservation:
         granted, usage = await ledger.reserve(request.request_id, request.user_id)
         log.info("quota_reserve", user_id=request.user_id, request_id=str(request.request_id), granted=granted)
         return QuotaReservation(granted=granted, usage=usage)
 
-    @broker.subscriber(subjects.USAGE_RELEASE, queue=subjects.USAGE_QUEUE, title="usage:release")
+    @broker.subscriber(
+        subjects.USAGE_RELEASE, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:release"
+    )
     async def release(request: ReleaseQuota) -> UsageSummary:
         await ledger.release(request.request_id)
         return await ledger.summary(request.user_id)
 
-    @broker.subscriber(subjects.USAGE_SUMMARY, queue=subjects.USAGE_QUEUE, title="usage:summary")
+    @broker.subscriber(
+        subjects.USAGE_SUMMARY, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:summary"
+    )
     async def summary(request: GetUsage) -> UsageSummary:
         return await ledger.summary(request.user_id)
 
-    @broker.subscriber(subjects.USAGE_SET_PLAN, queue=subjects.USAGE_QUEUE, title="usage:set-plan")
+    @broker.subscriber(
+        subjects.USAGE_SET_PLAN, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:set-plan"
+    )
     async def set_plan(request: SetPlan) -> UsageSummary:
         log.info("plan_set", user_id=request.user_id, plan=request.plan)
         return await ledger.set_plan(request.user_id, request.plan)

@@ -34,6 +34,7 @@ def task_view(state: SimulatorState, task: Task) -> dict[str, Any]:
         # Submits with this model and prompt: more than one means the same job was paid twice.
         "submissions": state.submissions_by_prompt[(task.model.value, task.prompt)],
         "statusChecks": task.status_checks,
+        "maxConcurrentChecks": task.max_concurrent_checks,
         "state": task.outcome.value if task.outcome else "generating",
         "errorCode": task.error_code,
         "resultUrls": task.result_urls,

@@ -37,6 +37,8 @@ class SimulatorConfig(BaseSettings):
     openai_seconds: float = Field(default=0.5, ge=0)
     # How long a "timeout" fault holds the request: longer than any client's read timeout.
     hang_seconds: float = Field(default=40.0, ge=0)
+    # How long each record-info answer takes (not scaled), e.g. to make overlapping checks visible.
+    status_latency_seconds: float = Field(default=0.0, ge=0)
 
     # Result files expire like KIE's (14 days there; short here so expiry can be seen).
     file_ttl_seconds: float = Field(default=3600.0, gt=0)

@@ -191,6 +191,17 @@ async def _record_info(request: Request, model: KieModel) -> Response:
         # KIE cannot tell "not yet" from "never": both read as recordInfo is null.
         return kie_json(422, "recordInfo is null")
     task.status_checks += 1
+    task.checks_in_flight += 1
+    task.max_concurrent_checks = max(task.max_concurrent_checks, task.checks_in_flight)
+    try:
+        if state.config.status_latency_seconds:
+            await asyncio.sleep(state.config.status_latency_seconds)
+        return await _answer_record_info(state, task)
+    finally:
+        task.checks_in_flight -= 1
+
+
+async def _answer_record_info(state: SimulatorState, task: Task) -> Response:
     fault = state.faults.pick(state.config, "status", task.markers, task.task_id)
     if fault is not None:
         response = _status_fault(fault, task.status_checks)

@@ -42,6 +42,10 @@ class Task:
     created_at: float = field(default_factory=time.time)
     created_monotonic: float = field(default_factory=time.monotonic)
     status_checks: int = 0
+    # Status checks of this task being answered right now, and the most seen at once: a client
+    # that shares tasks between replicas correctly never makes this exceed 1.
+    checks_in_flight: int = 0
+    max_concurrent_checks: int = 0
     finished_at: float | None = None
     outcome: Outcome | None = None
     # Overrides the success/fail flag a status check reports (result=unknown_state).
