@@ -29,8 +29,8 @@ from poller.settings import PollerSettings
 # usage_service, lifecycle_simulator and simulator are fixtures, imported to be used here.
 from ..gateway.conftest import gateway_settings, usage_service  # noqa: F401
 from ..lifecycle.conftest import CALLBACK_KEY, lifecycle_simulator, provider_env, simulator  # noqa: F401
-from ..providers.harness import SimulatorAdmin
 from ..support.services import TEST_JWT_SECRET, common_env, running, serving
+from ..support.simulator import SimulatorAdmin
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

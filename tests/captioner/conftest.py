@@ -11,8 +11,8 @@ from captioner.app import create_app as create_captioner
 from captioner.settings import CaptionerSettings
 from provider_simulator import create_app as create_simulator
 
-from ..providers.harness import ServerThread, SimulatorAdmin, simulator_config
 from ..support.services import running
+from ..support.simulator import ServerThread, SimulatorAdmin, simulator_config
 from .harness import captioner_settings
 
 

@@ -21,8 +21,8 @@ from aistudio_contracts.subjects import EVENTS_STREAM
 from captioner.settings import CaptionerSettings
 from provider_simulator.media import encode_test_clip
 
-from ..providers.harness import CLIENT_TIMEOUT_SECONDS
 from ..support.services import common_env
+from ..support.simulator import CLIENT_TIMEOUT_SECONDS
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from aistudio_contracts import CaptionSettingsChanged, MediaType, subjects
 from captioner.app import create_app as create_captioner
 from captioner.settings import CaptionerSettings
 
-from ..providers.harness import SimulatorAdmin
 from ..support.services import running
+from ..support.simulator import SimulatorAdmin
 from .harness import (
     caption_events,
     completed,

@@ -23,8 +23,8 @@ from gateway.settings import GatewaySettings
 from provider_simulator import create_app as create_simulator
 
 from ..captioner.harness import captioner_settings, completed, eventually, fetch, openai_calls, publish
-from ..providers.harness import ServerThread, SimulatorAdmin, simulator_config
 from ..support.services import running, serving
+from ..support.simulator import ServerThread, SimulatorAdmin, simulator_config
 from .conftest import Api
 
 pytestmark = pytest.mark.integration

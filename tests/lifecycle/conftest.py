@@ -24,8 +24,8 @@ from usage.app import create_app as create_usage
 from usage.settings import UsageSettings
 
 from ..gateway.conftest import gateway_settings
-from ..providers.harness import ServerThread, SimulatorAdmin, simulator_config
 from ..support.services import TEST_JWT_SECRET, common_env, running, serving
+from ..support.simulator import ServerThread, SimulatorAdmin, simulator_config
 
 CALLBACK_KEY = "lifecycle-callback-key"
 

@@ -12,7 +12,7 @@ import pytest_asyncio
 from aistudio_providers import CaptionWriter, GeminiImageClient, KieClient
 from provider_simulator import create_app
 
-from .harness import (
+from ..support.simulator import (
     CLIENT_TIMEOUT_SECONDS,
     CallbackReceiver,
     ServerThread,

@@ -8,7 +8,7 @@ from PIL import Image
 from aistudio_contracts import FailureReason
 from aistudio_providers import ErrorKind, GeminiImageClient, ProviderError
 
-from .harness import SimulatorAdmin, free_port
+from ..support.simulator import SimulatorAdmin, free_port
 
 
 @pytest.mark.parametrize(("aspect_ratio", "size"), [("16:9", (512, 288)), ("9:16", (288, 512)), ("1:1", (512, 512))])

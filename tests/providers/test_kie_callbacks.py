@@ -19,7 +19,7 @@ from aistudio_providers import (
     verify_kie_signature,
 )
 
-from .harness import CALLBACK_HMAC_KEY, CallbackReceiver, wait_until_finished
+from ..support.simulator import CALLBACK_HMAC_KEY, CallbackReceiver, wait_until_finished
 
 SECRET = "callback-secret-for-tests"
 

@@ -10,7 +10,7 @@ import pytest
 from aistudio_contracts import Provider
 from aistudio_providers import ErrorKind, KieClient, KieSubmit, ProviderError, TaskState
 
-from .harness import SimulatorAdmin, wait_until_finished
+from ..support.simulator import SimulatorAdmin, wait_until_finished
 
 MODELS = [
     (Provider.KIE_VEO3, "16:9", "video/mp4"),

@@ -12,7 +12,7 @@ import pytest
 from aistudio_contracts import FailureReason, Provider
 from aistudio_providers import ErrorKind, KieClient, KieSubmit, ProviderError, RetryPolicy, TaskState
 
-from .harness import SimulatorAdmin, kie_client, wait_until_finished
+from ..support.simulator import SimulatorAdmin, kie_client, wait_until_finished
 
 IMAGE = Provider.KIE_4O_IMAGE
 

@@ -5,7 +5,7 @@ import pytest
 from aistudio_contracts import FailureReason, MediaType
 from aistudio_providers import DEFAULT_CAPTION_SYSTEM_PROMPT, CaptionWriter, ErrorKind, ProviderError
 
-from .harness import SimulatorAdmin
+from ..support.simulator import SimulatorAdmin
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 

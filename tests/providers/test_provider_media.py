@@ -23,7 +23,7 @@ from aistudio_providers import (
     extract_video_frame,
 )
 
-from .harness import SimulatorAdmin, wait_until_finished
+from ..support.simulator import SimulatorAdmin, wait_until_finished
 
 MB = 1024 * 1024
 

@@ -12,7 +12,7 @@ import pytest
 from aistudio_contracts import Provider
 from aistudio_providers import KieClient, KieSubmit, TaskState
 
-from .harness import SimulatorAdmin, free_port, wait_until_finished
+from ..support.simulator import SimulatorAdmin, free_port, wait_until_finished
 
 
 async def test_tasks_show_submissions_status_checks_and_timestamps(kie: KieClient, simulator: SimulatorAdmin) -> None:
