@@ -36,6 +36,12 @@ class Processes:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
+    def stop(self, name: str) -> None:
+        """SIGTERM, and the process must finish what it was doing and exit on its own."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) in (0, -signal.SIGTERM), f"{name} exited with {proc.returncode}"
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             proc.send_signal(signal.SIGTERM)

@@ -49,3 +49,20 @@ def test_a_generator_killed_after_submitting_never_submits_twice(system_processe
     asset = _wait_finished(gateway, created["id"])
     assert asset["status"] in ("ready", "error")
     assert httpx.get(f"{simulator}/_admin/stats").json()["submissions"] == 1
+
+
+def test_sigterm_during_in_flight_work_loses_nothing_and_duplicates_nothing(
+    system_processes: tuple[Processes, str, str],
+) -> None:
+    processes, gateway, simulator = system_processes
+    ids = []
+    for n in range(6):
+        body = {"prompt": f"A paper boat on a river, take {n}", "provider": "kie-veo3", "type": "video"}
+        ids.append(httpx.post(f"{gateway}/api/ai/generate-media", json=body, headers=AUTH).json()["id"])
+    for name in ("generator", "poller"):
+        processes.stop(name)
+    for name in ("generator", "poller"):
+        processes.start(name)
+    assets = [_wait_finished(gateway, asset_id) for asset_id in ids]
+    assert [asset["status"] for asset in assets] == ["ready"] * 6
+    assert httpx.get(f"{simulator}/_admin/stats").json()["submissions"] == 6
