@@ -16,6 +16,7 @@ import httpx
 from aistudio_contracts import FailureReason
 
 from .kie.client import USER_AGENT
+from .netguard import BlockedDestinationError, PublicOnlyTransport
 from .settings import ProviderSettings
 
 DEFAULT_ALLOWED_TYPES = ("image/*", "video/mp4")
@@ -63,11 +64,16 @@ class DownloadedMedia:
     size: int
 
 
-def download_client(settings: ProviderSettings) -> httpx.AsyncClient:
-    """The HTTP client for fetching results and reference images (long reads, our User-Agent)."""
+def download_client(settings: ProviderSettings, *, public_only: bool = False) -> httpx.AsyncClient:
+    """The HTTP client for fetching results and reference images (long reads, our User-Agent).
+
+    `public_only` for URLs a user gave us: every hop must resolve to a public address.
+    """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.download_timeout_seconds, connect=settings.http_connect_timeout_seconds),
         headers={"User-Agent": USER_AGENT},
+        transport=PublicOnlyTransport() if public_only else None,
+        max_redirects=5,
     )
 
 
@@ -90,6 +96,8 @@ async def download_media(
             if length and length.isdigit() and int(length) > max_bytes:
                 raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
             data = await _read_at_most(response, max_bytes)
+    except BlockedDestinationError as exc:
+        raise MediaUnavailableError("The URL does not point to a public internet address.") from exc
     except httpx.TransportError as exc:
         raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True) from exc
     content_type = declared if declared not in _GENERIC_TYPES else sniff_content_type(data)

@@ -4,7 +4,7 @@ from faststream import FastStream
 
 from aistudio_providers import GeminiImageClient, KieClient, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
-from aistudio_runtime.mediastore import LocalMediaStore
+from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
 from .jobs import Jobs
@@ -24,8 +24,8 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
         SubmitRateLimiter(runtime, limit=settings.kie_submit_limit, window_seconds=settings.kie_submit_window_seconds),
         kie=runtime.managed(lambda: KieClient.from_settings(settings)),
         gemini=runtime.managed(lambda: GeminiImageClient.from_settings(settings)),
-        media=LocalMediaStore(settings.media_dir),
-        http=runtime.managed(lambda: download_client(settings)),
+        media=create_media_store(settings, settings.media_dir),
+        http=runtime.managed(lambda: download_client(settings, public_only=True)),  # users' reference images
     )
     handlers.register(broker, submitter, settings)
     return runtime.application()

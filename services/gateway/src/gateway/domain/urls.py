@@ -4,6 +4,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from aistudio_providers.netguard import is_public_address
+
 MAX_URL_LENGTH = 2048
 _BLOCKED_HOSTS = {"localhost", "metadata", "metadata.google.internal", "instance-data"}
 _BLOCKED_SUFFIXES = (".localhost", ".internal", ".local", ".localdomain")
@@ -18,20 +20,6 @@ def _as_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
         return None
-
-
-def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or ip in ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, cloud metadata on some hosts
-    )
 
 
 def unsafe_url_reason(url: str) -> str | None:
