@@ -2,13 +2,18 @@
 
 Keys look like `2026/11/<asset id>.png`. The local store writes atomically (temp file, then
 rename), so a reader never sees half a file and a repeated put of the same key is harmless.
+The S3 store keeps them in a bucket of any S3-compatible server, under an optional prefix;
+`create_media_store` picks one by configuration (MEDIA_STORE).
 """
 
 import asyncio
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from .s3 import ObjectInfo, ObjectStream, S3Client
+from .settings import ServiceSettings
 
 
 class MediaStore(Protocol):
@@ -17,6 +22,13 @@ class MediaStore(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     def local_path(self, key: str) -> Path | None: ...
+
+
+@runtime_checkable
+class StreamingMediaStore(MediaStore, Protocol):
+    """A store whose media is served by streaming it (no local file to hand to the web server)."""
+
+    async def open(self, key: str, byte_range: str | None = None) -> ObjectStream | None: ...
 
 
 class LocalMediaStore:
@@ -53,6 +65,56 @@ class LocalMediaStore:
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.exists() else None
+
+
+class S3MediaStore:
+    """Media in a bucket of any S3-compatible store, as `<prefix>/<key>`."""
+
+    def __init__(self, client: S3Client, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix.strip("/")
+
+    def object_key(self, key: str) -> str:
+        segments = key.split("/")
+        if not key or any(s in ("", ".", "..") for s in segments) or any(ord(c) < 32 or ord(c) == 127 for c in key):
+            raise ValueError(f"invalid media key: {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await self.client.put_object(self.object_key(key), data, content_type)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.client.get_object(self.object_key(key))
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        return await self.client.head_object(self.object_key(key))
+
+    async def open(self, key: str, byte_range: str | None = None) -> ObjectStream | None:
+        return await self.client.open_object(self.object_key(key), byte_range)
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def create_media_store(settings: ServiceSettings, local_dir: str | Path) -> MediaStore:
+    """The store MEDIA_STORE names: `local_dir` (the service's MEDIA_DIR), or the S3 bucket."""
+    if settings.media_store == "local":
+        return LocalMediaStore(local_dir)
+    bucket, access_key_id, secret = settings.s3_bucket, settings.s3_access_key_id, settings.s3_secret_access_key
+    if not (bucket and access_key_id and secret) or settings.missing_s3_settings():
+        raise ValueError(f"MEDIA_STORE=s3 needs {', '.join(settings.missing_s3_settings())}")
+    client = S3Client(
+        endpoint_url=settings.s3_endpoint_url or f"https://s3.{settings.s3_region}.amazonaws.com",
+        bucket=bucket,
+        access_key_id=access_key_id,
+        secret_access_key=secret.get_secret_value(),
+        region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style,
+    )
+    return S3MediaStore(client, settings.s3_prefix)
 
 
 _EXTENSIONS = {

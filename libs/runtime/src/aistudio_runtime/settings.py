@@ -1,8 +1,8 @@
 """The settings every service shares; each service subclasses it into its one settings object."""
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,3 +21,35 @@ class ServiceSettings(BaseSettings):
     ack_wait_seconds: float = Field(default=60.0, gt=0)
     # Apply this service's schema migrations at start (containers); `make run` migrates beforehand.
     migrate_on_start: bool = False
+
+    # Media in our custody: in the service's MEDIA_DIR, or in a bucket of any S3-compatible store.
+    media_store: Literal["local", "s3"] = "local"
+    # Unset: AWS's endpoint for S3_REGION. MinIO, Ceph, R2 and the like: their URL.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Objects are kept as `<prefix>/<year>/<month>/<asset id>.<ext>`.
+    s3_prefix: str = ""
+    # `path` (endpoint/bucket/key) works everywhere; `virtual` is bucket.endpoint/key.
+    s3_addressing_style: Literal["path", "virtual"] = "path"
+
+    def missing_s3_settings(self) -> list[str]:
+        secret = self.s3_secret_access_key.get_secret_value() if self.s3_secret_access_key else ""
+        present = {
+            "S3_BUCKET": self.s3_bucket,
+            "S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "S3_SECRET_ACCESS_KEY": secret,
+        }
+        return [name for name, value in present.items() if not (value or "").strip()]
+
+    @model_validator(mode="after")
+    def _s3_store_needs_its_bucket_and_keys(self) -> Self:
+        if self.media_store == "s3":
+            missing = self.missing_s3_settings()
+            if missing:
+                raise ValueError(f"MEDIA_STORE=s3 needs {', '.join(missing)}: media could not be kept")
+            if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+                raise ValueError(f"S3_ENDPOINT_URL must be an http(s) URL, not {self.s3_endpoint_url!r}")
+        return self
