@@ -4,7 +4,7 @@ from faststream import FastStream
 
 from aistudio_providers import CaptionWriter, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
-from aistudio_runtime.mediastore import LocalMediaStore
+from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
 from .captioning import Captioner
@@ -27,7 +27,7 @@ def create_app(settings: CaptionerSettings | None = None) -> FastStream:
         CaptionRecords(runtime),
         prompts,
         Stills(
-            LocalMediaStore(settings.media_dir),
+            create_media_store(settings, settings.media_dir),
             http,
             max_bytes=settings.max_media_bytes,
             frame_at_seconds=settings.video_frame_at_seconds,

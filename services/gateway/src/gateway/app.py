@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
-from aistudio_runtime.mediastore import LocalMediaStore
+from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
 from .api import errors
@@ -44,7 +44,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.public_base_url,
             settings.media_link_ttl_seconds,
         ),
-        media=LocalMediaStore(settings.media_dir),
+        media=create_media_store(settings, settings.media_dir),
         broker=broker,
         feed=ChangeFeed(runtime),
     )

@@ -4,7 +4,7 @@ from faststream import FastStream
 
 from aistudio_providers import KieClient, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
-from aistudio_runtime.mediastore import LocalMediaStore
+from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
 from .settings import PollerSettings
@@ -24,7 +24,7 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
         tasks,
         kie=runtime.managed(lambda: KieClient.from_settings(settings)),
         http=runtime.managed(lambda: download_client(settings)),
-        media=LocalMediaStore(settings.media_dir),
+        media=create_media_store(settings, settings.media_dir),
     )
     handlers.register(broker, tasks, settings)
     return runtime.application(start=[tracker.start], stop=[tracker.stop])
