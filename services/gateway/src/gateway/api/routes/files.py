@@ -1,23 +1,38 @@
-"""Media in our custody, served through signed, expiring links."""
+"""Media in our custody, served through signed, expiring links.
+
+A local file is sent as it is (byte ranges included). Media in an S3-compatible store is streamed
+through the gateway rather than redirected to a presigned URL: the page's Content-Security-Policy
+allows media from our own origin only, the store may not be reachable from browsers at all, and the
+link's expiry stays ours. Byte ranges (video seeking) are passed on to the store.
+"""
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response
+import httpx
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from aistudio_runtime import get_logger
+from aistudio_runtime.mediastore import StreamingMediaStore
+from aistudio_runtime.s3 import S3Error
 
 from ..deps import GatewayDep
 from ..errors import ApiError
 
 router = APIRouter(tags=["media files"])
+log = get_logger(__name__)
+
+_CACHE = {"Cache-Control": "private, max-age=3600"}
 
 
-@router.get("/media/{asset_id}", responses={403: {}, 404: {}})
+@router.get("/media/{asset_id}", responses={206: {}, 403: {}, 404: {}, 416: {}, 503: {}})
 async def media_file(
     asset_id: UUID,
     gateway: GatewayDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
+    range_: Annotated[str | None, Header(alias="range", include_in_schema=False)] = None,
 ) -> Response:
     if not gateway.links.verify(asset_id, expires, signature):
         raise ApiError(403, {"error": "Link expired or invalid"})
@@ -26,12 +41,26 @@ async def media_file(
     )
     if row is None or not row["result_storage_key"]:
         raise ApiError(404, {"error": "Media not found"})
-    path = gateway.media.local_path(row["result_storage_key"])
+    key, content_type = row["result_storage_key"], row["result_content_type"]
+    path = gateway.media.local_path(key)
     if path is not None:
-        return FileResponse(
-            path, media_type=row["result_content_type"], headers={"Cache-Control": "private, max-age=3600"}
-        )
-    data = await gateway.media.get(row["result_storage_key"])
+        return FileResponse(path, media_type=content_type, headers=_CACHE)
+    if isinstance(gateway.media, StreamingMediaStore):
+        return await _streamed(gateway.media, key, content_type, range_)
+    data = await gateway.media.get(key)
     if data is None:
         raise ApiError(404, {"error": "Media not found"})
-    return Response(data, media_type=row["result_content_type"])
+    return Response(data, media_type=content_type)
+
+
+async def _streamed(store: StreamingMediaStore, key: str, content_type: str | None, byte_range: str | None) -> Response:
+    try:
+        stream = await store.open(key, byte_range)
+    except (S3Error, httpx.HTTPError) as exc:
+        log.error("media_store_failed", key=key, error=str(exc))
+        raise ApiError(503, {"error": "Media storage is unavailable"}) from exc
+    if stream is None:
+        raise ApiError(404, {"error": "Media not found"})
+    headers = {**_CACHE, "Accept-Ranges": "bytes", **stream.headers}
+    headers["content-type"] = content_type or stream.headers.get("content-type", "application/octet-stream")
+    return StreamingResponse(stream.chunks, status_code=stream.status, headers=headers)
