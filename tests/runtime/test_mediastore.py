@@ -128,6 +128,11 @@ async def test_one_byte_range_is_streamed_as_partial_content(make_s3_store: Make
     beyond = await store.open("2026/11/clip.mp4", f"bytes={len(PNG) + 10}-")
     assert beyond is not None and (beyond.status, beyond.headers) == (416, {"content-range": f"bytes */{len(PNG)}"})
 
+    abandoned = await store.open("2026/11/clip.mp4")  # the reader went away before the first chunk
+    assert abandoned is not None
+    await abandoned.aclose()
+    assert await store.get("2026/11/clip.mp4") == PNG
+
 
 # --- the gateway serving media held in the bucket ------------------------------------------------
 

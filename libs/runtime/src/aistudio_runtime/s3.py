@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -146,17 +146,23 @@ class ObjectInfo:
 
 @dataclass(slots=True)
 class ObjectStream:
-    """An object (or a byte range of it) on its way from the store; iterate `chunks` once."""
+    """An object (or a byte range of it) on its way from the store: iterate `chunks` once, and
+    `aclose()` in any case (also when the reader went away before the first chunk)."""
 
     status: int  # 200, 206 for a range, 416 for a range beyond the end
     headers: dict[str, str]
     chunks: AsyncIterator[bytes] = field(repr=False)
+    aclose: Callable[[], Awaitable[None]] = field(repr=False)
 
 
 async def _no_chunks() -> AsyncIterator[bytes]:
     nothing: tuple[bytes, ...] = ()
     for chunk in nothing:
         yield chunk
+
+
+async def _nothing_to_close() -> None:
+    return None
 
 
 def _error_from(response: httpx.Response, operation: str, key: str) -> S3Error:
@@ -285,12 +291,14 @@ class S3Client:
         response = await self._send("GET", key, headers, stream=True)
         if response.status_code in (200, 206):
             kept = {name: response.headers[name] for name in _OBJECT_HEADERS if name in response.headers}
-            return ObjectStream(response.status_code, kept, _chunks(response))
+            return ObjectStream(response.status_code, kept, _chunks(response), response.aclose)
         await response.aread()
         await response.aclose()
         if response.status_code == 416:
             info = await self.head_object(key)
-            return None if info is None else ObjectStream(416, {"content-range": f"bytes */{info.size}"}, _no_chunks())
+            if info is None:
+                return None
+            return ObjectStream(416, {"content-range": f"bytes */{info.size}"}, _no_chunks(), _nothing_to_close)
         error = _error_from(response, "GET", key)
         if error.code in _MISSING:
             return None

@@ -12,10 +12,11 @@ from uuid import UUID
 import httpx
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import StreamingMediaStore
-from aistudio_runtime.s3 import S3Error
+from aistudio_runtime.s3 import ObjectStream, S3Error
 
 from ..deps import GatewayDep
 from ..errors import ApiError
@@ -63,4 +64,18 @@ async def _streamed(store: StreamingMediaStore, key: str, content_type: str | No
         raise ApiError(404, {"error": "Media not found"})
     headers = {**_CACHE, "Accept-Ranges": "bytes", **stream.headers}
     headers["content-type"] = content_type or stream.headers.get("content-type", "application/octet-stream")
-    return StreamingResponse(stream.chunks, status_code=stream.status, headers=headers)
+    return _ObjectResponse(stream, headers)
+
+
+class _ObjectResponse(StreamingResponse):
+    """Streams an object from the store, and lets go of the store's connection however it ends."""
+
+    def __init__(self, stream: ObjectStream, headers: dict[str, str]) -> None:
+        super().__init__(stream.chunks, status_code=stream.status, headers=headers)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._stream.aclose()
