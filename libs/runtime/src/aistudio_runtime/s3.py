@@ -255,7 +255,7 @@ class S3Client:
             "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
         }
         response = await self._send("PUT", key, headers, data)
-        if response.status_code != 200:
+        if not response.is_success:
             raise _error_from(response, "PUT", key)
 
     async def get_object(self, key: str) -> bytes | None:
