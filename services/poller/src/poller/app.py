@@ -7,6 +7,7 @@ from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
+from .schedule import ProviderStats
 from .settings import PollerSettings
 from .tasks import Tasks
 from .tracker import Tracker
@@ -18,6 +19,7 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
     broker = create_broker(settings.nats_url, name="poller", graceful_timeout=settings.shutdown_grace_seconds)
     runtime = ServiceRuntime(settings, "poller", broker)
     tasks = Tasks(runtime)
+    stats = ProviderStats()  # durations and callback arrivals seen by this replica
     tracker = Tracker(
         settings,
         runtime,
@@ -25,6 +27,7 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
         kie=runtime.managed(lambda: KieClient.from_settings(settings)),
         http=runtime.managed(lambda: download_client(settings)),
         media=create_media_store(settings, settings.media_dir),
+        stats=stats,
     )
-    handlers.register(broker, tasks, settings)
+    handlers.register(broker, tasks, settings, stats)
     return runtime.application(start=[tracker.start], stop=[tracker.stop])

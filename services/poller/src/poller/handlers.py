@@ -5,21 +5,30 @@ from faststream.nats import NatsBroker
 from aistudio_contracts import ProviderCallbackReceived, TaskStarted
 from aistudio_runtime import durable_subscriber, get_logger
 
-from .schedule import first_check_delay
+from .schedule import ProviderStats, first_check_delay
 from .settings import PollerSettings
 from .tasks import Tasks
 
 log = get_logger(__name__)
 
 
-def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings) -> None:
+def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings, stats: ProviderStats | None = None) -> None:
+    stats = stats or ProviderStats()
+
     @durable_subscriber(broker, TaskStarted, "poller-task-started", batch_size=64)
     async def on_task_started(event: TaskStarted) -> None:
-        delay = first_check_delay(event.provider, settings.poll_interval_seconds)
+        delay = first_check_delay(
+            event.provider,
+            settings.poll_interval_seconds,
+            typical=stats.typical(event.provider),
+            callback_expected=event.callback_url is not None and stats.callbacks_arrive(event.provider),
+            adaptive=settings.adaptive_schedule,
+        )
         if await tasks.track(event, delay, settings.generation_timeout_seconds):
             log.info("tracking_task", asset_id=str(event.asset_id), task_id=event.task_id, first_check_in=delay)
 
     @durable_subscriber(broker, ProviderCallbackReceived, "poller-provider-callback", batch_size=64)
     async def on_callback(event: ProviderCallbackReceived) -> None:
+        stats.callback_received(event.provider)
         if await tasks.check_now(event.asset_id):
             log.info("callback_check_now", asset_id=str(event.asset_id), task_id=event.task_id)

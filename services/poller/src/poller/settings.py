@@ -6,6 +6,9 @@ from aistudio_runtime import ServiceSettings
 
 class PollerSettings(ServiceSettings, ProviderSettings):
     poll_interval_seconds: float = Field(default=30.0, gt=0)
+    # Learn each provider's duration and check near it (see schedule.py); false: the original fixed
+    # polling (first check after one interval, then every interval), kept as a benchmark baseline.
+    adaptive_schedule: bool = True
     generation_timeout_seconds: float = Field(default=1200.0, gt=0)
     # A replica that claims a task owns it this long; no other replica checks it meanwhile.
     check_lease_seconds: float = Field(default=120.0, gt=0)

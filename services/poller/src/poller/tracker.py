@@ -14,7 +14,7 @@ from aistudio_providers import KieClient, MediaError, ProviderError, TaskState, 
 from aistudio_runtime import Database, get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 
-from .schedule import after_error_delay
+from .schedule import ProviderStats, after_error_delay, pending_check_delay
 from .settings import PollerSettings
 from .tasks import WAKEUP_CHANNEL, Tasks, TrackedTask
 
@@ -34,8 +34,10 @@ class Tracker:
         kie: Callable[[], KieClient],
         http: Callable[[], httpx.AsyncClient],
         media: MediaStore,
+        stats: ProviderStats | None = None,
     ) -> None:
         self._settings = settings
+        self._stats = stats or ProviderStats()
         self._db = db
         self._tasks = tasks
         self._kie = kie
@@ -114,6 +116,8 @@ class Tracker:
             log.warning("status_check_failed", error=str(error), retry_in=delay)
             await self._tasks.check_again(task.asset_id, delay, error=str(error)[:500])
             return
+        if status.finished:
+            self._stats.task_finished(task.provider, status)
         if status.state is TaskState.SUCCEEDED:
             await self._take_custody(task, status, expired)
         elif status.state is TaskState.FAILED:
@@ -124,7 +128,11 @@ class Tracker:
         elif expired:
             await self._fail(task, FailureReason.TIMEOUT, TIMEOUT_MESSAGE)
         else:
-            await self._tasks.check_again(task.asset_id, interval)
+            typical = self._stats.typical(task.provider)
+            delay = pending_check_delay(
+                interval, task.checks, typical=typical, adaptive=self._settings.adaptive_schedule
+            )
+            await self._tasks.check_again(task.asset_id, delay)
 
     async def _take_custody(self, task: TrackedTask, status: TaskStatus, expired: bool) -> None:
         if not status.result_urls:
