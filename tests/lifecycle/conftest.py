@@ -28,13 +28,21 @@ from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 from ..support.simulator import ServerThread, SimulatorAdmin, simulator_config
 
 CALLBACK_KEY = "lifecycle-callback-key"
+LIFECYCLE_READ_TIMEOUT_SECONDS = 2.0
 
 
 @pytest.fixture(scope="session")
 def lifecycle_simulator() -> Iterator[ServerThread]:
     port = free_port()
     config = simulator_config(port).model_copy(
-        update={"callback_hmac_key": None, "rate_limit_submissions": 20, "rate_limit_window_seconds": 1.0}
+        update={
+            "callback_hmac_key": None,
+            "rate_limit_submissions": 20,
+            "rate_limit_window_seconds": 1.0,
+            # A "timeout" fault outlasts the clients' read timeout below, which is generous enough
+            # that a busy machine does not turn an ordinary submit into an ambiguous one.
+            "hang_seconds": LIFECYCLE_READ_TIMEOUT_SECONDS + 1.5,
+        }
     )
     with ServerThread(create_simulator(config), port) as server:
         yield server
@@ -55,7 +63,7 @@ def provider_env(simulator_url: str) -> dict[str, Any]:
         "gemini_base_url": simulator_url,
         "openai_api_key": "sim-openai",
         "openai_base_url": f"{simulator_url}/v1",
-        "http_read_timeout_seconds": 0.5,
+        "http_read_timeout_seconds": LIFECYCLE_READ_TIMEOUT_SECONDS,
         "kie_retry_initial_seconds": 0.05,
         "kie_retry_max_seconds": 0.1,
     }

@@ -102,7 +102,8 @@ async def test_results_stay_downloadable_after_the_provider_forgets_them(system:
 async def test_a_burst_above_the_account_limit_draws_no_429(system: System) -> None:
     users = [f"burst-{n}" for n in range(10)]
     assets = await asyncio.gather(*(system.generate(user, **IMAGE) for user in users for _ in range(10)))
-    await asyncio.gather(*(system.wait_finished(users[i // 10], a["id"], 60) for i, a in enumerate(assets)))
+    done = await asyncio.gather(*(system.wait_finished(users[i // 10], a["id"], 60) for i, a in enumerate(assets)))
+    assert [asset for asset in done if asset["status"] != "ready"] == []
     stats = system.simulator.stats()
     assert stats["rateLimited"] == 0
     assert stats["submissions"] == len(assets)
