@@ -79,38 +79,47 @@ def test_a_status_without_times_teaches_nothing_but_still_counts_as_a_finish() -
     for _ in range(6):
         stats.task_finished(VEO, TaskStatus("t", TaskState.FAILED))
     assert stats.typical(VEO) is None
-    assert stats.callbacks_arrive(VEO) is False
+    assert stats.callbacks_arrive() is False
 
 
 def test_callbacks_are_trusted_while_they_keep_pace_with_finished_tasks() -> None:
     stats = ProviderStats()
     for _ in range(30):
-        stats.callback_received(VEO)
+        stats.callback_received()
         stats.task_finished(VEO, finished(140))
-    assert stats.callbacks_arrive(VEO) is True
+    assert stats.callbacks_arrive() is True
 
 
 def test_callbacks_count_as_lost_once_finished_tasks_clearly_outnumber_them() -> None:
     stats = ProviderStats()
     for _ in range(10):
-        stats.callback_received(VEO)
+        stats.callback_received()
         stats.task_finished(VEO, finished(140))
     lost = 0
-    while stats.callbacks_arrive(VEO):
+    while stats.callbacks_arrive():
         stats.task_finished(VEO, finished(140))
         lost += 1
     assert 5 <= lost <= 10
     # They are trusted again once they come back.
     for _ in range(10):
-        stats.callback_received(VEO)
+        stats.callback_received()
         stats.task_finished(VEO, finished(140))
-    assert stats.callbacks_arrive(VEO) is True
+    assert stats.callbacks_arrive() is True
 
 
 def test_a_fresh_replica_trusts_callbacks_until_enough_tasks_finished() -> None:
-    stats = learned(VEO, 140, 150, 160, 170)
-    assert stats.callbacks_arrive(VEO) is True
-    assert stats.callbacks_arrive(FLUX) is True
+    assert learned(VEO, 140, 150, 160, 170).callbacks_arrive() is True
+    assert learned(VEO, 140, 150, 160, 170, 180).callbacks_arrive() is False
+
+
+def test_lost_callbacks_are_noticed_across_providers_as_they_all_come_back_the_same_way() -> None:
+    stats = ProviderStats()
+    for _ in range(5):
+        stats.callback_received()
+        stats.task_finished(VEO, finished(140))
+    for provider in (VEO, FLUX, Provider.KIE_4O_IMAGE, FLUX, VEO, FLUX, VEO):
+        stats.task_finished(provider, finished(20))
+    assert stats.callbacks_arrive() is False
 
 
 def test_a_failing_status_check_backs_off_up_to_five_minutes() -> None:

@@ -21,7 +21,7 @@ def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings, stats: 
             event.provider,
             settings.poll_interval_seconds,
             typical=stats.typical(event.provider),
-            callback_expected=event.callback_url is not None and stats.callbacks_arrive(event.provider),
+            callback_expected=event.callback_url is not None and stats.callbacks_arrive(),
             adaptive=settings.adaptive_schedule,
         )
         if await tasks.track(event, delay, settings.generation_timeout_seconds):
@@ -29,6 +29,6 @@ def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings, stats: 
 
     @durable_subscriber(broker, ProviderCallbackReceived, "poller-provider-callback", batch_size=64)
     async def on_callback(event: ProviderCallbackReceived) -> None:
-        stats.callback_received(event.provider)
+        stats.callback_received()
         if await tasks.check_now(event.asset_id):
             log.info("callback_check_now", asset_id=str(event.asset_id), task_id=event.task_id)

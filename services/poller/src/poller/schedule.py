@@ -5,7 +5,8 @@ createTime/completeTime, so what we learn does not depend on when we happened to
 
 - A callback is expected: it normally arrives first, so the first check waits until most tasks
   of that provider are done (CALLBACK_GRACE x typical) and is only a safety net.
-- No callback is expected (none was asked for, or this provider's callbacks stopped arriving):
+- No callback is expected (none was asked for, or callbacks stopped arriving: recent finished
+  tasks clearly outnumber recent callbacks, whatever the provider, as they all come back the same way):
   the first check comes at the typical duration, the next few every half interval (the task is
   about to end), then every interval.
 - Until a provider's duration is known (a fresh replica), or with `adaptive_schedule` off, the
@@ -13,7 +14,6 @@ createTime/completeTime, so what we learn does not depend on when we happened to
 """
 
 from collections import deque
-from dataclasses import dataclass, field
 from statistics import median
 
 from aistudio_contracts import Provider
@@ -34,7 +34,7 @@ CLOSE_CHECKS = 3
 # Durations kept per provider, and how many are needed before they are trusted.
 DURATION_WINDOW = 50
 MIN_DURATIONS = 3
-# Recent finishes weighed against recent callbacks per provider to tell whether callbacks arrive.
+# Recent finishes weighed against recent callbacks (all providers) to tell whether callbacks arrive.
 CALLBACK_WINDOW = 20
 MIN_FINISHES_TO_JUDGE = 5
 
@@ -79,40 +79,30 @@ def provider_seconds(status: TaskStatus) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-@dataclass
-class _Recent:
-    durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATION_WINDOW))
-    # True for a callback, False for a finished task; callbacks arrive when the two roughly pair up.
-    signals: deque[bool] = field(default_factory=lambda: deque(maxlen=CALLBACK_WINDOW))
-
-
 class ProviderStats:
-    """What this replica saw recently, per provider: durations and whether callbacks arrive.
+    """What this replica saw recently: each provider's durations, and whether callbacks arrive.
     In memory: a restarted replica starts from the documented durations and trusts callbacks."""
 
     def __init__(self) -> None:
-        self._recent: dict[Provider, _Recent] = {}
-
-    def _of(self, provider: Provider) -> _Recent:
-        return self._recent.setdefault(provider, _Recent())
+        self._durations: dict[Provider, deque[float]] = {}
+        # True for a callback, False for a finished task: while callbacks arrive, the two pair up.
+        self._signals: deque[bool] = deque(maxlen=CALLBACK_WINDOW)
 
     def task_finished(self, provider: Provider, status: TaskStatus) -> None:
-        recent = self._of(provider)
-        recent.signals.append(False)
+        self._signals.append(False)
         seconds = provider_seconds(status)
         if seconds is not None:
-            recent.durations.append(seconds)
+            self._durations.setdefault(provider, deque(maxlen=DURATION_WINDOW)).append(seconds)
 
-    def callback_received(self, provider: Provider) -> None:
-        self._of(provider).signals.append(True)
+    def callback_received(self) -> None:
+        self._signals.append(True)
 
     def typical(self, provider: Provider) -> float | None:
-        durations = self._of(provider).durations
+        durations = self._durations.get(provider, ())
         return median(durations) if len(durations) >= MIN_DURATIONS else None
 
-    def callbacks_arrive(self, provider: Provider) -> bool:
-        signals = self._of(provider).signals
-        finishes = signals.count(False)
+    def callbacks_arrive(self) -> bool:
+        finishes = self._signals.count(False)
         if finishes < MIN_FINISHES_TO_JUDGE:
             return True
-        return signals.count(True) * 2 >= finishes
+        return self._signals.count(True) * 2 >= finishes
