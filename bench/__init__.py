@@ -1,0 +1,1 @@
+"""`make bench`: the system's figures that matter, measured on this machine against the simulator."""

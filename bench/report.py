@@ -1,0 +1,424 @@
+"""bench/out/report.md and its PNG charts, from the results of a run."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def _f(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _ok(met: bool | None) -> str:
+    return "—" if met is None else ("**met**" if met else "**not met**")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _save(fig: Any, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
+# -- 1. throughput ------------------------------------------------------------------------------
+
+
+def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, style in (("bare", "o--"), ("gateway", "o-")):
+        levels = r[name]
+        xs = [level["concurrency"] for level in levels]
+        left.plot(xs, [level["rps"] for level in levels], style, label=f"{name}")
+        right.plot(xs, [level["latency_ms"]["p50"] for level in levels], style, label=f"{name} p50")
+        right.plot(xs, [level["latency_ms"]["p99"] for level in levels], style, alpha=0.5, label=f"{name} p99")
+    left.axhline(500, color="grey", lw=0.8, ls=":", label="target 500/s")
+    right.axhline(100, color="grey", lw=0.8, ls=":", label="target p99 100 ms")
+    left.set(xscale="log", yscale="log", xlabel="concurrent connections", ylabel="accepted requests/s")
+    right.set(xscale="log", yscale="log", xlabel="concurrent connections", ylabel="latency (ms)")
+    for axis in (left, right):
+        axis.set_xticks(r["levels"], [str(c) for c in r["levels"]])
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3, which="both")
+    fig.suptitle("1. POST /api/ai/generate-media: gateway vs. bare FastAPI (same uvicorn settings)")
+    chart = _save(fig, out, "throughput.png")
+
+    rows = []
+    for gw, bare, pipe in zip(r["gateway"], r["bare"], r["pipeline"], strict=False):
+        cpu = gw["cpu"]
+        total = sum(cpu.values())
+        busiest = sorted(cpu.items(), key=lambda item: -item[1])[:4]
+        rows.append(
+            [
+                str(gw["concurrency"]),
+                _f(gw["rps"], 0),
+                _f(gw["latency_ms"]["p50"]),
+                _f(gw["latency_ms"]["p95"]),
+                _f(gw["latency_ms"]["p99"]),
+                _f(bare["rps"], 0),
+                _f(bare["latency_ms"]["p99"]),
+                _f(pipe.get("rate"), 0),
+                f"{total:.2f}: " + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
+            ]
+        )
+    table = _table(
+        [
+            "conns",
+            "gateway accepted/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "bare req/s",
+            "bare p99 ms",
+            "pipeline jobs/s",
+            "cores busy (gateway run): total, top 4",
+        ],
+        rows,
+    )
+    return chart, [[table]]
+
+
+def _cpu_per_job(r: dict[str, Any]) -> str:
+    """CPU milliseconds each process spends per accepted request, at the busiest level."""
+    best = max(r["gateway"], key=lambda level: level["rps"])
+    if not best["rps"]:
+        return ""
+    parts = sorted(((name, share * 1000 / best["rps"]) for name, share in best["cpu"].items()), key=lambda p: -p[1])
+    total = sum(ms for _, ms in parts)
+    return (
+        f"CPU per accepted job at {best['concurrency']} connections: **{total:.1f} ms** in all "
+        "(" + ", ".join(f"{name} {ms:.1f}" for name, ms in parts if ms >= 0.05) + ")."
+    )
+
+
+# -- 2. readiness -------------------------------------------------------------------------------
+
+
+def _readiness(r: dict[str, Any], out: Path) -> str:
+    variants = r["variants"]
+    names = list(variants)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    data = [variants[name]["delays"] or [0.0] for name in names]
+    left.boxplot(data, tick_labels=names, showfliers=True)
+    left.axhline(1.0, color="grey", lw=0.8, ls=":", label="1 s")
+    left.set(ylabel="ready - provider finished (s)", title="delay per job")
+    left.legend(fontsize=8)
+    right.bar(names, [variants[name]["checks_per_job"] or 0 for name in names], color="tab:orange")
+    right.axhline(1.5, color="grey", lw=0.8, ls=":", label="1.5 checks")
+    right.set(ylabel="status checks per job", title="provider status checks")
+    right.legend(fontsize=8)
+    for axis in (left, right):
+        axis.tick_params(axis="x", labelrotation=20, labelsize=8)
+        axis.grid(alpha=0.3, axis="y")
+    fig.suptitle(
+        f"2. Time to ready: durations x{r['time_scale']:g}, poll interval {r['poll_interval_seconds']:g} s"
+        " (stands for 30 s)"
+    )
+    return _save(fig, out, "readiness.png")
+
+
+# -- 3. overhead --------------------------------------------------------------------------------
+
+
+def _overhead(r: dict[str, Any], out: Path) -> str:
+    fig, axis = plt.subplots(figsize=(7, 4))
+    for name, label in (("gemini", "Gemini, instant (synchronous)"), ("kie", "KIE 4o, instant, callback")):
+        samples = sorted(r[name]["samples"])
+        if samples:
+            axis.plot(samples, [(i + 1) / len(samples) for i in range(len(samples))], "o-", ms=3, label=label)
+    axis.axvline(50, color="grey", lw=0.8, ls=":", label="target p50 50 ms")
+    axis.set(xscale="log", xlabel="submit -> ready on the event stream (ms)", ylabel="share of jobs")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    fig.suptitle("3. End-to-end overhead with an instant provider")
+    return _save(fig, out, "overhead.png")
+
+
+# -- 4. scale -----------------------------------------------------------------------------------
+
+
+def _scale(r: dict[str, Any], out: Path) -> str:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    offset = 0.0
+    for name, label in (("one", "1 replica"), ("two", "2 replicas")):
+        timeline = r[name]["timeline"]
+        xs = [offset + t for t, *_ in timeline]
+        left.plot(xs, [worst for *_, worst in timeline], label=f"{label}: worst lag in each second")
+        right.plot(xs, [rss for _, rss, *_ in timeline], label=f"{label}: poller RSS (per replica)")
+        offset = xs[-1] + 1 if xs else offset
+    left.axhline(1.0, color="grey", lw=0.8, ls=":", label="1 s")
+    left.set(xlabel="seconds", ylabel="check lag (s)", yscale="symlog")
+    right.axhline(200, color="grey", lw=0.8, ls=":", label="200 MB")
+    right.set(xlabel="seconds", ylabel="MB", ylim=(0, None))
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.suptitle(f"4. {r['tasks']:,} tasks in flight, checked every {r['interval']:g} s")
+    return _save(fig, out, "scale.png")
+
+
+# -- 5. rate limit ------------------------------------------------------------------------------
+
+
+def _ratelimit(r: dict[str, Any], out: Path) -> str:
+    fig, axis = plt.subplots(figsize=(7, 4))
+    delays = r["delays"]
+    axis.plot(range(1, len(delays) + 1), delays, "o", ms=3, label="accepted -> task created at KIE")
+    axis.set(xlabel="job (in order of submission to KIE)", ylabel="queueing delay (s)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.suptitle(f"5. A burst of {r['count']} KIE jobs under its 20 per 10 s")
+    return _save(fig, out, "ratelimit.png")
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def write_report(results: dict[str, Any], out: Path) -> Path:
+    machine = results["machine"]
+    s = results["scenarios"]
+    parts = [
+        "# AI Studio benchmark report",
+        "",
+        f"{machine['date']} · {machine['cpu']} · {machine['cores']} cores · {machine['memory_gb']} GB ·"
+        f" {machine['system']} · Python {machine['python']} · run took {results['seconds']:.0f} s"
+        + (" · **--quick: trial numbers, not figures**" if results.get("quick") else ""),
+        "",
+        "Everything ran on this one machine: embedded NATS JetStream and Postgres, the provider simulator,"
+        " the five services as separate processes (as `make run` starts them), and the load generator.",
+        "",
+    ]
+    summary_rows: list[list[str]] = []
+
+    if "throughput" in s and "error" not in s["throughput"]:
+        r = s["throughput"]
+        best = r["best"]
+        summary_rows.append(
+            [
+                "1. gateway ≥ 500 accepted/s with p99 < 100 ms",
+                f"best {best['rps']:.0f}/s at {best['concurrency']} conns (p99 {best['latency_ms']['p99']:.0f} ms);"
+                f" bare FastAPI {max(level['rps'] for level in r['bare']):.0f}/s",
+                _ok(r["target_met"]),
+            ]
+        )
+        chart, table = _throughput(r, out)
+        parts += [
+            "## 1. Gateway throughput",
+            "",
+            "Closed loop: each connection sends `POST /api/ai/generate-media` (a pro user per connection, so"
+            " quota is never the limit), waits for the answer, sends the next."
+            f" {r['duration_seconds']:g} s measured per level after 1 s of warm-up. The jobs ask Gemini, which"
+            " the simulator answers with an immediate refusal: every job still goes through the generator,"
+            " usage (reserve, release) and the gateway's catalog, but no image is rendered and no caption"
+            " written. The bare endpoint is the same route in a FastAPI app with nothing behind it, served"
+            " with the same uvicorn call and logging — the ceiling for any single-process FastAPI gateway here.",
+            "",
+            table[0][0],
+            "",
+            _cpu_per_job(r),
+            "",
+            f"![throughput]({chart})",
+            "",
+        ]
+
+    if "readiness" in s and "error" not in s["readiness"]:
+        r = s["readiness"]
+        v = r["variants"]
+        t = r["targets"]
+        cb = v.get("callbacks", {})
+        summary_rows.append(
+            [
+                "2a. with callbacks: median delay < 1 s, ≤ 1.5 checks/job",
+                f"{_f(cb['delay']['p50'], 2)} s, {_f(cb['checks_per_job'], 2)} checks/job",
+                _ok(t["callbacks_median_delay"]["met"] and t["callbacks_checks"]["met"]),
+            ]
+        )
+        base = v["baseline"]
+        for name, label in (
+            ("disabled", "2b. callbacks turned off"),
+            ("lost_noticed", "2b'. callbacks silently lost (once noticed)"),
+        ):
+            lost = v[name]
+            summary_rows.append(
+                [
+                    f"{label}: checks ≤ baseline, median delay < baseline",
+                    f"{_f(lost['checks_per_job'], 2)} vs {_f(base['checks_per_job'], 2)} checks/job;"
+                    f" {_f(lost['delay']['p50'], 2)} vs {_f(base['delay']['p50'], 2)} s",
+                    _ok(t[f"{name}_checks_vs_baseline"]["met"] and t[f"{name}_median_delay_vs_baseline"]["met"]),
+                ]
+            )
+        rows = []
+        for name, variant in v.items():
+            per = variant["per_provider"]
+            rows.append(
+                [
+                    f"{name}: {variant['title']}",
+                    str(variant["jobs"] - variant["not_ready"]) + f"/{variant['jobs']}",
+                    _f(variant["delay"]["p50"], 2),
+                    _f(variant["delay"]["p95"], 2),
+                    _f(variant["delay"]["max"], 2),
+                    _f(variant["checks_per_job"], 2),
+                    " · ".join(
+                        f"{p.removeprefix('kie-')} {_f(x['median_delay'], 2)} s/{_f(x['checks_per_job'], 1)}"
+                        for p, x in per.items()
+                    ),
+                ]
+            )
+        typical = ", ".join(f"{p.removeprefix('kie-')} {sec:g} s" for p, sec in r["typical_seconds"].items())
+        parts += [
+            "## 2. Time to ready and status checks per job",
+            "",
+            f"KIE durations scaled by {r['time_scale']:g} (typical {typical}; each job's duration drawn"
+            f" log-normally around it, sigma {r['spread']:g}), and the poll interval scaled the same way:"
+            f" {r['poll_interval_seconds']:g} s stands for the production 30 s. Delay = the asset's `completedAt`"
+            " minus the simulator's `finishedAt` for its task; checks = the simulator's record-info count per task."
+            " Jobs are spread under KIE's rate limit so it does not shape the figures.",
+            "",
+            _table(
+                [
+                    "variant",
+                    "ready",
+                    "median delay s",
+                    "p95 s",
+                    "max s",
+                    "checks/job",
+                    "per provider: median delay / checks",
+                ],
+                rows,
+            ),
+            "",
+            f"![readiness]({_readiness(r, out)})",
+            "",
+        ]
+
+    if "overhead" in s and "error" not in s["overhead"]:
+        r = s["overhead"]
+        g, k = r["gemini"]["summary"], r["kie"]["summary"]
+        summary_rows.append(
+            [
+                "3. instant provider: submit → ready p50 < 50 ms",
+                f"Gemini p50 {_f(g['p50'], 0)} ms, p99 {_f(g['p99'], 0)} ms;"
+                f" KIE p50 {_f(k['p50'], 0)} ms, p99 {_f(k['p99'], 0)} ms",
+                _ok(r["target_met"]),
+            ]
+        )
+        parts += [
+            "## 3. End-to-end overhead with an instant provider",
+            "",
+            "One job at a time; ready = the asset's `ready` event on the user's server-sent event stream.",
+            "",
+            _table(
+                ["path", "jobs", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                [
+                    [label, str(x["n"]), _f(x["p50"], 0), _f(x["p95"], 0), _f(x["p99"], 0), _f(x["max"], 0)]
+                    for label, x in (
+                        ("Gemini, answering at once (synchronous path)", g),
+                        ("KIE 4o, task done at once, callback (asynchronous path)", k),
+                    )
+                ],
+            ),
+            "",
+            f"![overhead]({_overhead(r, out)})",
+            "",
+        ]
+
+    if "scale" in s and "error" not in s["scale"]:
+        r = s["scale"]
+        one, two = r["one"], r["two"]
+        summary_rows.append(
+            [
+                "4. 10,000 tasks, one poller: lag p99 < 1 s, memory < 200 MB",
+                f"lag p99 {_f(one['lag']['p99'], 2)} s, RSS {_f(one['rss_peak_mb'], 0)} MB;"
+                f" two replicas: lag p99 {_f(two['lag']['p99'], 2)} s",
+                _ok(r["target_met"]),
+            ]
+        )
+        parts += [
+            "## 4. Scale: tasks in flight per poller replica",
+            "",
+            f"{r['tasks']:,} tasks put straight into `poller.tasks` (what TaskStarted would have done), due"
+            f' evenly over one interval of {r["interval"]:g} s; the simulator answers each check "still running".'
+            " Lag = when a check ended minus when it was due.",
+            "",
+            _table(
+                ["replicas", "checks", "checks/s", "lag p50 s", "lag p95 s", "lag p99 s", "lag max s", "RSS MB"],
+                [
+                    [
+                        label,
+                        str(x["checks"]),
+                        _f(x["checks_per_second"], 0),
+                        _f(x["lag"]["p50"], 3),
+                        _f(x["lag"]["p95"], 3),
+                        _f(x["lag"]["p99"], 3),
+                        _f(x["lag"]["max"], 3),
+                        _f(x["rss_peak_mb"], 0) + " (per replica)",
+                    ]
+                    for label, x in (("1", one), ("2", two))
+                ],
+            ),
+            "",
+            f"Poller RSS before the tasks arrived: {_f(r['idle_rss_mb'], 0)} MB.",
+            "",
+            f"![scale]({_scale(r, out)})",
+            "",
+        ]
+
+    if "ratelimit" in s and "error" not in s["ratelimit"]:
+        r = s["ratelimit"]
+        q = r["queue_delay"]
+        summary_rows.append(
+            [
+                "5. burst above 20 per 10 s: no 429",
+                f"{r['rate_limited']} × 429, {r['created']}/{r['count']} created; queueing p50 {_f(q['p50'])} s,"
+                f" max {_f(q['max'])} s (ideal max {r['ideal_max_delay']:g} s)",
+                _ok(r["target_met"]),
+            ]
+        )
+        parts += [
+            "## 5. Rate limit: a burst of KIE submissions",
+            "",
+            f"{r['count']} KIE 4o jobs submitted at once through the gateway. The generator's limiter, shared"
+            " by all replicas through Postgres, admits 20 per 10 s; the simulator enforces KIE's 20 per 10 s"
+            " and answers 429 above it. Queueing delay = task created at KIE minus accepted by the gateway.",
+            "",
+            _table(
+                ["429s from KIE", "tasks created", "duplicates", "delay p50 s", "p95 s", "max s", "ideal max s"],
+                [
+                    [
+                        str(r["rate_limited"]),
+                        f"{r['created']}/{r['count']}",
+                        str(r["duplicate_submissions"]),
+                        _f(q["p50"]),
+                        _f(q["p95"]),
+                        _f(q["max"]),
+                        f"{r['ideal_max_delay']:g}",
+                    ]
+                ],
+            ),
+            "",
+            f"![ratelimit]({_ratelimit(r, out)})",
+            "",
+        ]
+
+    failed = {name: r for name, r in s.items() if "error" in r}
+    for name, r in failed.items():
+        summary_rows.append([name, f"failed: {r['error']}", "—"])
+        parts += [f"## {name}: failed", "", "```", r.get("trace", r["error"]), "```", ""]
+
+    head = ["## Summary", "", _table(["target", "measured", ""], summary_rows), ""]
+    report = out / "report.md"
+    report.write_text("\n".join(parts[:6] + head + parts[6:]) + "\n")
+    return report

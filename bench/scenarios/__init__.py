@@ -1,0 +1,1 @@
+"""One module per benchmark scenario; each has `async def run(system, ...) -> dict`."""

@@ -1,0 +1,142 @@
+"""4. Scale: 10,000 tasks in flight tracked by one poller replica at the production interval
+(30 s), then by two. The tasks are rows put straight into poller.tasks (as TaskStarted would
+have), each due at a random moment of the first interval; the simulator does not know their
+ids and answers "recordInfo is null" (still running), so every check finds them pending and they
+stay in flight.
+
+Check lag: how late a check ends after its due time. The benchmark reads every task's row once
+a second; when `checks` went up, the check ended at (new next_check_at - interval) and was due at
+the next_check_at read before. Memory: the poller's resident set size, sampled each second.
+"""
+
+import asyncio
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from ..common import log, rss_mb, summary
+from ..system import System
+
+TARGET_LAG_P99 = 1.0
+TARGET_RSS_MB = 200.0
+USER = "bench-scale"
+
+
+async def _insert(conn: asyncpg.Connection, count: int, interval: float) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        (
+            uuid.uuid4(),
+            USER,
+            "kie-veo3",
+            "video",
+            f"bench scale {i}",
+            secrets.token_hex(16),
+            now + timedelta(seconds=2 + interval * i / count),
+            now + timedelta(days=1),
+            3,  # as if a few checks had already been made: the steady pace, every interval
+        )
+        for i in range(count)
+    ]
+    await conn.copy_records_to_table(
+        "tasks",
+        schema_name="poller",
+        columns=[
+            "asset_id",
+            "user_id",
+            "provider",
+            "media_type",
+            "prompt",
+            "task_id",
+            "next_check_at",
+            "deadline_at",
+            "checks",
+        ],
+        records=rows,
+    )
+    await conn.execute("SELECT pg_notify('poller_wakeup', '')")
+
+
+async def _observe(
+    conn: asyncpg.Connection, seconds: float, interval: float, pids: list[int], state: dict[uuid.UUID, Any]
+) -> dict[str, Any]:
+    lags: list[float] = []
+    timeline: list[tuple[float, float, int, float]] = []  # (t, rss MB, checks that second, worst lag)
+    rss_peak = 0.0
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        tick = time.monotonic()
+        rows = await conn.fetch(
+            "SELECT asset_id, checks, EXTRACT(EPOCH FROM next_check_at) AS due FROM poller.tasks"
+            " WHERE user_id = $1 AND state = 'pending'",
+            USER,
+        )
+        checked, worst = 0, 0.0
+        for row in rows:
+            before = state.get(row["asset_id"])
+            state[row["asset_id"]] = (row["checks"], float(row["due"]))
+            if before is None or row["checks"] == before[0]:
+                continue
+            checked += row["checks"] - before[0]
+            if row["checks"] - before[0] == 1:
+                lag = float(row["due"]) - interval - before[1]
+                lags.append(lag)
+                worst = max(worst, lag)
+        rss = sum(rss_mb(pid) for pid in pids) / len(pids)
+        rss_peak = max(rss_peak, rss)
+        timeline.append((round(tick - began, 1), round(rss, 1), checked, round(worst, 3)))
+        await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+    window = time.monotonic() - began
+    return {
+        "lag": summary(lags),
+        "checks": len(lags),
+        "checks_per_second": len(lags) / window,
+        "rss_peak_mb": rss_peak,
+        "timeline": timeline,
+    }
+
+
+async def run(
+    system: System,
+    tasks: int = 10_000,
+    interval: float = 30.0,
+    one_replica_seconds: float = 42.0,
+    two_replica_seconds: float = 36.0,
+) -> dict[str, Any]:
+    log(f"  restarting the poller with POLL_INTERVAL_SECONDS={interval:g} (production pace)")
+    system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)})
+    idle_rss = rss_mb(system.pid("poller"))
+    conn = await asyncpg.connect(system.database_url)
+    state: dict[uuid.UUID, Any] = {}
+    try:
+        await _insert(conn, tasks, interval)
+        log(f"  {tasks} tasks in flight; one replica for {one_replica_seconds:.0f} s")
+        one = await _observe(conn, one_replica_seconds, interval, [system.pid("poller")], state)
+        log(
+            f"    {one['checks_per_second']:.0f} checks/s, lag p50 {one['lag']['p50'] or 0:.3f} s"
+            f" p99 {one['lag']['p99'] or 0:.3f} s max {one['lag']['max'] or 0:.3f} s;"
+            f" poller RSS peak {one['rss_peak_mb']:.0f} MB (idle {idle_rss:.0f} MB)"
+        )
+        system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)}, replica="poller-2")
+        log(f"  second replica started; two replicas for {two_replica_seconds:.0f} s")
+        two = await _observe(conn, two_replica_seconds, interval, [system.pid("poller"), system.pid("poller-2")], state)
+        log(
+            f"    {two['checks_per_second']:.0f} checks/s, lag p50 {two['lag']['p50'] or 0:.3f} s"
+            f" p99 {two['lag']['p99'] or 0:.3f} s max {two['lag']['max'] or 0:.3f} s"
+        )
+    finally:
+        system.stop("poller-2")
+        await conn.execute("UPDATE poller.tasks SET state = 'done', outcome = 'failed' WHERE user_id = $1", USER)
+        await conn.close()
+    return {
+        "tasks": tasks,
+        "interval": interval,
+        "idle_rss_mb": idle_rss,
+        "one": one,
+        "two": two,
+        "target_met": (one["lag"]["p99"] or 1e9) < TARGET_LAG_P99 and one["rss_peak_mb"] < TARGET_RSS_MB,
+    }

@@ -1,0 +1,174 @@
+"""1. Gateway throughput: accepted generate-media requests per second and latency at rising
+concurrency, beside a bare FastAPI endpoint served the same way (the ceiling)."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+
+from aistudio_devstack import free_port, wait_for_port
+
+from ..common import CpuMeter, log, summary
+from ..system import REPO_ROOT, System
+
+TARGET_RPS = 500.0
+TARGET_P99_MS = 100.0
+# Gemini answers at once with a refusal: the generator, usage and gateway still handle every job
+# (claim, provider call, GenerationFailed, quota release, asset update), without image rendering
+# or captions that would put the simulator's CPU into the gateway's figures.
+BODY = {"prompt": "A benchmark request [sim:gemini=400]", "provider": "gemini-flash", "type": "image"}
+
+
+def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=float(spec["duration_seconds"]) + 60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"load generator failed: {completed.stderr[-2000:]}")
+    return json.loads(completed.stdout)  # type: ignore[no-any-return]
+
+
+def _level(result: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
+    statuses = result["statuses"]
+    accepted = [lat for lat, status in zip(result["latencies"], statuses, strict=True) if status in (200, 202)]
+    errors: dict[str, int] = {}
+    for status in statuses:
+        if status not in (200, 202):
+            errors[str(status)] = errors.get(str(status), 0) + 1
+    lat = summary([value * 1000 for value in accepted])
+    return {
+        "concurrency": result["concurrency"],
+        "rps": len(accepted) / result["window_seconds"],
+        "requests": len(statuses),
+        "errors": errors,
+        "latency_ms": lat,
+        "cpu": cpu,
+    }
+
+
+async def run(
+    system: System,
+    levels: tuple[int, ...] = (1, 8, 32, 64),
+    duration: float = 4.0,
+    warmup: float = 1.0,
+    drain_timeout: float = 60.0,
+) -> dict[str, Any]:
+    users = [f"bench-load-{i}" for i in range(max(levels))]
+    async with httpx.AsyncClient(timeout=30) as http:
+        await system.make_pro(http, users)
+    tokens = [system.token(user) for user in users]
+
+    port = free_port()
+    bare = system.spawn("bare", "bench.bare", str(port))
+    wait_for_port(port, timeout=30, proc=bare.proc)
+    system.wait_http(f"http://127.0.0.1:{port}/readyz")
+
+    results: dict[str, list[dict[str, Any]]] = {"bare": [], "gateway": []}
+    pipeline: list[dict[str, Any]] = []
+    try:
+        for concurrency in levels:
+            results["bare"].append(
+                await _measure(
+                    f"http://127.0.0.1:{port}/api/ai/generate-media",
+                    {"bare": bare.proc.pid},
+                    "bare",
+                    concurrency,
+                    duration,
+                    warmup,
+                    tokens,
+                )
+            )
+    finally:
+        system.stop("bare")
+    for concurrency in levels:
+        began = time.time()
+        level = await _measure(
+            f"{system.gateway_url}/api/ai/generate-media",
+            system.pids(),
+            "gateway",
+            concurrency,
+            duration,
+            warmup,
+            tokens,
+        )
+        results["gateway"].append(level)
+        pipeline.append(await _drain(system, concurrency, began, drain_timeout))
+
+    best = max(results["gateway"], key=lambda level: level["rps"])
+    at_target = [
+        level
+        for level in results["gateway"]
+        if level["rps"] >= TARGET_RPS and (level["latency_ms"]["p99"] or 1e9) < TARGET_P99_MS
+    ]
+    return {
+        "levels": list(levels),
+        "duration_seconds": duration,
+        "bare": results["bare"],
+        "gateway": results["gateway"],
+        "pipeline": pipeline,
+        "best": best,
+        "target_met": bool(at_target),
+        "met_at": [level["concurrency"] for level in at_target],
+    }
+
+
+async def _measure(
+    url: str, pids: dict[str, int], target: str, concurrency: int, duration: float, warmup: float, tokens: list[str]
+) -> dict[str, Any]:
+    spec = {
+        "url": url,
+        "concurrency": concurrency,
+        "duration_seconds": duration,
+        "warmup_seconds": warmup,
+        "tokens": tokens,
+        "body": BODY,
+    }
+    meter = CpuMeter(pids)
+    meter.start()
+    result = await asyncio.to_thread(_loadgen, spec)
+    level = _level(result, meter.stop())
+    log(
+        f"  {target:7s} c={concurrency:<3d} {level['rps']:7.0f} accepted/s"
+        f"  p50 {level['latency_ms']['p50'] or 0:6.1f} ms  p99 {level['latency_ms']['p99'] or 0:6.1f} ms"
+        + (f"  errors {level['errors']}" if level["errors"] else "")
+    )
+    return level
+
+
+async def _drain(system: System, concurrency: int, began: float, within: float) -> dict[str, Any]:
+    """Wait for the pipeline to finish what the level accepted, so that levels do not overlap; how
+    fast it finished them is the pipeline's own throughput (accept -> GenerationFailed -> asset)."""
+    conn = await asyncpg.connect(system.database_url)
+    try:
+        start = time.monotonic()
+        while True:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS jobs, count(*) FILTER (WHERE status = 'processing') AS left,"
+                " EXTRACT(EPOCH FROM max(updated_at)) AS last FROM gateway.media_assets"
+                " WHERE created_at >= to_timestamp($1)",
+                began,
+            )
+            if not row["left"] or time.monotonic() - start > within:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    jobs, left = int(row["jobs"]), int(row["left"])
+    seconds = float(row["last"] or began) - began
+    rate = jobs / seconds if seconds > 0 else None
+    log(
+        f"          pipeline: {jobs} jobs finished {seconds:.1f} s after the level began"
+        + (f" ({rate:.0f}/s)" if rate else "")
+        + (f", {left} still processing" if left else "")
+    )
+    return {"concurrency": concurrency, "jobs": jobs, "seconds": seconds, "rate": rate, "left": left}
