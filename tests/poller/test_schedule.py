@@ -74,6 +74,16 @@ def test_durations_come_from_the_providers_own_clock_in_either_time_format() -> 
     assert provider_seconds(finished(7.25, epoch_ms=True)) == 7.25
 
 
+def test_refusals_do_not_teach_durations_as_they_come_back_at_once() -> None:
+    stats = learned(VEO, 140, 150, 160)
+    for _ in range(5):
+        refused = finished(0.2)
+        stats.task_finished(
+            VEO, TaskStatus("t", TaskState.FAILED, complete_time=refused.complete_time, raw=refused.raw)
+        )
+    assert stats.typical(VEO) == 150
+
+
 def test_a_status_without_times_teaches_nothing_but_still_counts_as_a_finish() -> None:
     stats = ProviderStats()
     for _ in range(6):

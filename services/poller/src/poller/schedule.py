@@ -1,6 +1,6 @@
 """When to look at a task.
 
-Each provider's typical duration is learned from the tasks it recently finished (its own
+Each provider's typical duration is learned from the tasks it recently completed (its own
 createTime/completeTime, so what we learn does not depend on when we happened to look).
 
 - A callback is expected: it normally arrives first, so the first check waits until most tasks
@@ -17,7 +17,7 @@ from collections import deque
 from statistics import median
 
 from aistudio_contracts import Provider
-from aistudio_providers import TaskStatus
+from aistudio_providers import TaskState, TaskStatus
 from aistudio_providers.kie import parse_complete_time
 
 # Typical time to a result, from KIE's documentation and traffic; used until durations are learned.
@@ -90,7 +90,8 @@ class ProviderStats:
 
     def task_finished(self, provider: Provider, status: TaskStatus) -> None:
         self._signals.append(False)
-        seconds = provider_seconds(status)
+        # Only media that was made says how long making media takes (refusals come back at once).
+        seconds = provider_seconds(status) if status.state is TaskState.SUCCEEDED else None
         if seconds is not None:
             self._durations.setdefault(provider, deque(maxlen=DURATION_WINDOW)).append(seconds)
 
