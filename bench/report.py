@@ -74,6 +74,23 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
                 f"{total:.2f}: " + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
             ]
         )
+    paused = r.get("paused")
+    if paused:
+        cpu = paused["cpu"]
+        busiest = sorted(cpu.items(), key=lambda item: -item[1])[:4]
+        rows.append(
+            [
+                f"{paused['concurrency']}, generator paused",
+                _f(paused["rps"], 0),
+                _f(paused["latency_ms"]["p50"]),
+                _f(paused["latency_ms"]["p95"]),
+                _f(paused["latency_ms"]["p99"]),
+                "",
+                "",
+                _f(paused["pipeline"].get("rate"), 0) + " (after resuming)",
+                f"{sum(cpu.values()):.2f}: " + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
+            ]
+        )
     table = _table(
         [
             "conns",
@@ -91,15 +108,14 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
     return chart, [[table]]
 
 
-def _cpu_per_job(r: dict[str, Any]) -> str:
-    """CPU milliseconds each process spends per accepted request, at the busiest level."""
-    best = max(r["gateway"], key=lambda level: level["rps"])
-    if not best["rps"]:
+def _cpu_per_job(level: dict[str, Any], what: str) -> str:
+    """CPU milliseconds each process spent per accepted request during a level."""
+    if not level["rps"]:
         return ""
-    parts = sorted(((name, share * 1000 / best["rps"]) for name, share in best["cpu"].items()), key=lambda p: -p[1])
+    parts = sorted(((name, share * 1000 / level["rps"]) for name, share in level["cpu"].items()), key=lambda p: -p[1])
     total = sum(ms for _, ms in parts)
     return (
-        f"CPU per accepted job at {best['concurrency']} connections: **{total:.1f} ms** in all "
+        f"CPU per accepted job, {what}: **{total:.1f} ms** in all "
         "(" + ", ".join(f"{name} {ms:.1f}" for name, ms in parts if ms >= 0.05) + ")."
     )
 
@@ -228,7 +244,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             "",
             table[0][0],
             "",
-            _cpu_per_job(r),
+            _cpu_per_job(best, f"whole pipeline at {best['concurrency']} connections"),
+            "",
+            _cpu_per_job(r["paused"], "accept path only (generator paused)") if r.get("paused") else "",
             "",
             f"![throughput]({chart})",
             "",
@@ -354,7 +372,17 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             " Lag = when a check ended minus when it was due.",
             "",
             _table(
-                ["replicas", "checks", "checks/s", "lag p50 s", "lag p95 s", "lag p99 s", "lag max s", "RSS MB"],
+                [
+                    "replicas",
+                    "checks",
+                    "checks/s",
+                    "lag p50 s",
+                    "lag p95 s",
+                    "lag p99 s",
+                    "lag max s",
+                    "RSS MB",
+                    "cores busy",
+                ],
                 [
                     [
                         label,
@@ -365,6 +393,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                         _f(x["lag"]["p99"], 3),
                         _f(x["lag"]["max"], 3),
                         _f(x["rss_peak_mb"], 0) + " (per replica)",
+                        ", ".join(f"{name} {share:.2f}" for name, share in x.get("cpu", {}).items()),
                     ]
                     for label, x in (("1", one), ("2", two))
                 ],

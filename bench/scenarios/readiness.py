@@ -133,6 +133,8 @@ async def run(system: System, per_provider: int = 4, warmup_per_provider: int = 
             + (f", {measured['not_ready']} not ready" if measured["not_ready"] else "")
         )
 
+    log("  restarting the poller: a fresh replica that has learned no durations yet")
+    system.restart("poller", {})
     async with httpx.AsyncClient(timeout=30) as http:
         await phase(WARMUP, warmup_per_provider)
         await phase(CALLBACKS, per_provider)

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from ..common import log, rss_mb, summary
+from ..common import CpuMeter, log, rss_mb, summary
 from ..system import System
 
 TARGET_LAG_P99 = 1.0
@@ -62,8 +62,17 @@ async def _insert(conn: asyncpg.Connection, count: int, interval: float) -> None
 
 
 async def _observe(
-    conn: asyncpg.Connection, seconds: float, interval: float, pids: list[int], state: dict[uuid.UUID, Any]
+    system: System,
+    conn: asyncpg.Connection,
+    seconds: float,
+    interval: float,
+    replicas: list[str],
+    state: dict[uuid.UUID, Any],
 ) -> dict[str, Any]:
+    pids = [system.pid(name) for name in replicas]
+    watched = {name: pid for name, pid in system.pids().items() if name in (*replicas, "simulator", "postgres")}
+    meter = CpuMeter(watched)
+    meter.start()
     lags: list[float] = []
     timeline: list[tuple[float, float, int, float]] = []  # (t, rss MB, checks that second, worst lag)
     rss_peak = 0.0
@@ -92,6 +101,7 @@ async def _observe(
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     window = time.monotonic() - began
     return {
+        "cpu": meter.stop(),
         "lag": summary(lags),
         "checks": len(lags),
         "checks_per_second": len(lags) / window,
@@ -100,12 +110,16 @@ async def _observe(
     }
 
 
+def _cores(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.2f}" for name, share in cpu.items())
+
+
 async def run(
     system: System,
     tasks: int = 10_000,
     interval: float = 30.0,
-    one_replica_seconds: float = 42.0,
-    two_replica_seconds: float = 36.0,
+    one_replica_seconds: float = 36.0,
+    two_replica_seconds: float = 30.0,
 ) -> dict[str, Any]:
     log(f"  restarting the poller with POLL_INTERVAL_SECONDS={interval:g} (production pace)")
     system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)})
@@ -115,18 +129,18 @@ async def run(
     try:
         await _insert(conn, tasks, interval)
         log(f"  {tasks} tasks in flight; one replica for {one_replica_seconds:.0f} s")
-        one = await _observe(conn, one_replica_seconds, interval, [system.pid("poller")], state)
+        one = await _observe(system, conn, one_replica_seconds, interval, ["poller"], state)
         log(
             f"    {one['checks_per_second']:.0f} checks/s, lag p50 {one['lag']['p50'] or 0:.3f} s"
             f" p99 {one['lag']['p99'] or 0:.3f} s max {one['lag']['max'] or 0:.3f} s;"
-            f" poller RSS peak {one['rss_peak_mb']:.0f} MB (idle {idle_rss:.0f} MB)"
+            f" poller RSS peak {one['rss_peak_mb']:.0f} MB (idle {idle_rss:.0f} MB); cores busy {_cores(one['cpu'])}"
         )
         system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)}, replica="poller-2")
         log(f"  second replica started; two replicas for {two_replica_seconds:.0f} s")
-        two = await _observe(conn, two_replica_seconds, interval, [system.pid("poller"), system.pid("poller-2")], state)
+        two = await _observe(system, conn, two_replica_seconds, interval, ["poller", "poller-2"], state)
         log(
             f"    {two['checks_per_second']:.0f} checks/s, lag p50 {two['lag']['p50'] or 0:.3f} s"
-            f" p99 {two['lag']['p99'] or 0:.3f} s max {two['lag']['max'] or 0:.3f} s"
+            f" p99 {two['lag']['p99'] or 0:.3f} s max {two['lag']['max'] or 0:.3f} s; cores busy {_cores(two['cpu'])}"
         )
     finally:
         system.stop("poller-2")

@@ -3,6 +3,8 @@ concurrency, beside a bare FastAPI endpoint served the same way (the ceiling).""
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,6 +64,7 @@ async def run(
     duration: float = 4.0,
     warmup: float = 1.0,
     drain_timeout: float = 60.0,
+    pause_downstream: bool = True,
 ) -> dict[str, Any]:
     users = [f"bench-load-{i}" for i in range(max(levels))]
     async with httpx.AsyncClient(timeout=30) as http:
@@ -104,6 +107,21 @@ async def run(
         results["gateway"].append(level)
         pipeline.append(await _drain(system, concurrency, began, drain_timeout))
 
+    # The accept path alone: the generator paused (SIGSTOP) for one level, so that the gateway,
+    # usage, Postgres and NATS have the machine; the jobs it accepted wait in JetStream meanwhile.
+    paused: dict[str, Any] | None = None
+    if pause_downstream:
+        concurrency = max(levels)
+        generator = system.pid("generator")
+        began = time.time()
+        os.kill(generator, signal.SIGSTOP)
+        try:
+            url = f"{system.gateway_url}/api/ai/generate-media"
+            paused = await _measure(url, system.pids(), "paused", concurrency, duration, warmup, tokens)
+        finally:
+            os.kill(generator, signal.SIGCONT)
+        paused["pipeline"] = await _drain(system, concurrency, began, drain_timeout)
+
     best = max(results["gateway"], key=lambda level: level["rps"])
     at_target = [
         level
@@ -116,6 +134,7 @@ async def run(
         "bare": results["bare"],
         "gateway": results["gateway"],
         "pipeline": pipeline,
+        "paused": paused,
         "best": best,
         "target_met": bool(at_target),
         "met_at": [level["concurrency"] for level in at_target],
