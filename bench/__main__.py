@@ -111,7 +111,9 @@ def main() -> int:
         log("stopping the system")
         system.close()
     results["seconds"] = round(time.monotonic() - began, 1)
-    if results["scenarios"]:
+    if not results["scenarios"]:
+        log("no scenario finished: no report written")
+    else:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1))
         report = write_report(results, out)

@@ -35,10 +35,17 @@ REAL_SECONDS = {"kie-veo3": 150.0, "kie-4o-image": 60.0, "kie-flux-kontext": 25.
 POLL_INTERVAL_SECONDS = 3.0
 
 
+# Looked up once here: between fork and exec, the child only calls it (no library loading there).
+try:
+    _PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:
     """Children get SIGTERM if the benchmark itself is killed (Linux prctl PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)
 
 
 @dataclass
@@ -260,5 +267,7 @@ def install_signal_handlers() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    # Started in the background by a shell, a process inherits SIGINT ignored: take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(Exception):
         signal.signal(signal.SIGHUP, handler)
