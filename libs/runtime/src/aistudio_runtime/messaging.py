@@ -108,7 +108,8 @@ def create_broker(nats_url: str, *, name: str, graceful_timeout: float) -> NatsB
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
-        log_level=logging.INFO,
+        # One line per message in and out costs real CPU at volume; shown with LOG_LEVEL=DEBUG.
+        log_level=logging.DEBUG,
     )
 
 
