@@ -31,6 +31,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small numbers: a trial of the machinery, not figures")
     parser.add_argument("--keep", action="store_true", help="keep the run directory with every process's log")
     parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "out"), help="where report.md and charts go")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
     args = parser.parse_args()
     unknown = set(args.only.split(",")) - set(SCENARIOS)
     if unknown:
@@ -58,6 +59,7 @@ def _machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
+        "load_before": round(os.getloadavg()[0], 2),
     }
 
 
@@ -83,6 +85,10 @@ async def _run(name: str, system: System, quick: bool) -> dict[str, Any]:
 
 def main() -> int:
     args = _arguments()
+    if args.report_only:
+        report = write_report(json.loads((Path(args.out) / "results.json").read_text()), Path(args.out))
+        log(f"report: {report}")
+        return 0
     install_signal_handlers()
     chosen = [name for name in SCENARIOS if name in args.only.split(",")]
     out = Path(args.out)

@@ -58,6 +58,8 @@ class CpuMeter:
         self._procs = {name: psutil.Process(pid) for name, pid in pids.items() if psutil.pid_exists(pid)}
         self._start: dict[str, float] = {}
         self._began = 0.0
+        self._machine_start = 0.0
+        self.machine_cores = 0.0
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
@@ -70,13 +72,22 @@ class CpuMeter:
                 continue
         return total
 
+    @staticmethod
+    def _machine_busy() -> float:
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
     def start(self) -> None:
         self._began = time.monotonic()
+        self._machine_start = self._machine_busy()
         self._start = {name: self._cpu(proc) for name, proc in self._procs.items()}
 
     def stop(self) -> dict[str, float]:
-        """Share of one core each process used meanwhile (1.0 = one core busy all the time)."""
+        """Share of one core each process used meanwhile (1.0 = one core busy all the time).
+        `machine_cores` is how many cores the whole machine kept busy: everything, the load
+        generator and any other work on the machine included."""
         wall = max(time.monotonic() - self._began, 1e-9)
+        self.machine_cores = round((self._machine_busy() - self._machine_start) / wall, 3)
         used = {}
         for name, proc in self._procs.items():
             try:

@@ -39,12 +39,21 @@ def _save(fig: Any, out: Path, name: str) -> str:
 
 def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, style in (("bare", "o--"), ("gateway", "o-")):
+    for name, style, color in (("bare", "o--", "tab:blue"), ("gateway", "o-", "tab:orange")):
         levels = r[name]
         xs = [level["concurrency"] for level in levels]
-        left.plot(xs, [level["rps"] for level in levels], style, label=f"{name}")
-        right.plot(xs, [level["latency_ms"]["p50"] for level in levels], style, label=f"{name} p50")
-        right.plot(xs, [level["latency_ms"]["p99"] for level in levels], style, alpha=0.5, label=f"{name} p99")
+        left.plot(xs, [level["rps"] for level in levels], style, color=color, label=name)
+        right.plot(xs, [level["latency_ms"]["p50"] for level in levels], style, color=color, label=f"{name} p50")
+        right.plot(
+            xs, [level["latency_ms"]["p99"] for level in levels], style, color=color, alpha=0.4, label=f"{name} p99"
+        )
+    paused = r.get("paused")
+    if paused:
+        label = "gateway, generator paused"
+        left.plot([paused["concurrency"]], [paused["rps"]], "*", ms=12, color="tab:red", label=label)
+        right.plot(
+            [paused["concurrency"]], [paused["latency_ms"]["p99"]], "*", ms=12, color="tab:red", label=f"{label}, p99"
+        )
     left.axhline(500, color="grey", lw=0.8, ls=":", label="target 500/s")
     right.axhline(100, color="grey", lw=0.8, ls=":", label="target p99 100 ms")
     left.set(xscale="log", yscale="log", xlabel="concurrent connections", ylabel="accepted requests/s")
@@ -71,7 +80,8 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
                 _f(bare["rps"], 0),
                 _f(bare["latency_ms"]["p99"]),
                 _f(pipe.get("rate"), 0),
-                f"{total:.2f}: " + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
+                f"{total:.2f} ({_f(gw.get('machine_cores'), 2)}): "
+                + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
             ]
         )
     paused = r.get("paused")
@@ -88,7 +98,8 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
                 "",
                 "",
                 _f(paused["pipeline"].get("rate"), 0) + " (after resuming)",
-                f"{sum(cpu.values()):.2f}: " + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
+                f"{sum(cpu.values()):.2f} ({_f(paused.get('machine_cores'), 2)}): "
+                + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
             ]
         )
     table = _table(
@@ -101,7 +112,7 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
             "bare req/s",
             "bare p99 ms",
             "pipeline jobs/s",
-            "cores busy (gateway run): total, top 4",
+            "cores busy: the system (the whole machine): top 4",
         ],
         rows,
     )
@@ -117,6 +128,52 @@ def _cpu_per_job(level: dict[str, Any], what: str) -> str:
     return (
         f"CPU per accepted job, {what}: **{total:.1f} ms** in all "
         "(" + ", ".join(f"{name} {ms:.1f}" for name, ms in parts if ms >= 0.05) + ")."
+    )
+
+
+def _ms_per_job(level: dict[str, Any], only: str | None = None) -> float:
+    cpu = level["cpu"]
+    share = cpu.get(only, 0.0) if only else sum(cpu.values())
+    return share * 1000 / level["rps"] if level["rps"] else 0.0
+
+
+def _throughput_limits(r: dict[str, Any], cores: int) -> str:
+    best = max(r["gateway"], key=lambda level: level["rps"])
+    busy = sum(best["cpu"].values())
+    whole = _ms_per_job(best)
+    lines = [
+        f"What limits it: CPU. While the gateway was measured, the system's processes kept {busy:.1f} of the"
+        f" {cores} cores busy, the whole machine {_f(best.get('machine_cores'), 1)} (the load generator and"
+        f" anything else running). At {whole:.1f} ms of CPU per job"
+        f" across the pipeline, this machine finishes at most ≈ {cores * 1000 / whole:.0f} jobs/s end to end,"
+        " whatever the gateway does"
+    ]
+    paused = r.get("paused")
+    if paused and paused["rps"]:
+        accept, gateway = _ms_per_job(paused), _ms_per_job(paused, "gateway")
+        lines.append(
+            f"; the accept path alone needs {accept:.1f} ms (≈ {cores * 1000 / accept:.0f}/s on {cores} cores),"
+            f" of which the gateway process {gateway:.1f} ms (≈ {1000 / gateway:.0f}/s for one uvicorn process"
+            " with a core to itself)"
+        )
+    bare = max(level["rps"] for level in r["bare"])
+    lines.append(
+        f". FastAPI and uvicorn are not the limit: the bare endpoint answers {bare:.0f}/s in one process."
+        " Latency at high concurrency is queueing (connections / throughput)."
+    )
+    return "".join(lines)
+
+
+def _scale_limits(r: dict[str, Any]) -> str:
+    one = r["one"]
+    share = one.get("cpu", {}).get("poller")
+    if not share or not one["checks_per_second"]:
+        return ""
+    per_core = one["checks_per_second"] / share
+    return (
+        f"The replica used {share:.2f} of a core for {one['checks_per_second']:.0f} checks/s: its core would be"
+        f" full at ≈ {per_core:.0f} checks/s, i.e. ≈ {per_core * r['interval']:,.0f} tasks in flight checked"
+        f" every {r['interval']:g} s (the simulator and Postgres share the same two cores here)."
     )
 
 
@@ -210,7 +267,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         "# AI Studio benchmark report",
         "",
         f"{machine['date']} · {machine['cpu']} · {machine['cores']} cores · {machine['memory_gb']} GB ·"
-        f" {machine['system']} · Python {machine['python']} · run took {results['seconds']:.0f} s"
+        f" {machine['system']} · Python {machine['python']} · load average before the run"
+        f" {_f(machine.get('load_before'), 2)} · run took {results['seconds']:.0f} s"
         + (" · **--quick: trial numbers, not figures**" if results.get("quick") else ""),
         "",
         "Everything ran on this one machine: embedded NATS JetStream and Postgres, the provider simulator,"
@@ -247,6 +305,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             _cpu_per_job(best, f"whole pipeline at {best['concurrency']} connections"),
             "",
             _cpu_per_job(r["paused"], "accept path only (generator paused)") if r.get("paused") else "",
+            "",
+            _throughput_limits(r, machine.get("cores") or 1),
             "",
             f"![throughput]({chart})",
             "",
@@ -399,7 +459,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                 ],
             ),
             "",
-            f"Poller RSS before the tasks arrived: {_f(r['idle_rss_mb'], 0)} MB.",
+            f"Poller RSS before the tasks arrived: {_f(r['idle_rss_mb'], 0)} MB. " + _scale_limits(r),
             "",
             f"![scale]({_scale(r, out)})",
             "",

@@ -156,6 +156,7 @@ async def _measure(
     meter.start()
     result = await asyncio.to_thread(_loadgen, spec)
     level = _level(result, meter.stop())
+    level["machine_cores"] = meter.machine_cores
     log(
         f"  {target:7s} c={concurrency:<3d} {level['rps']:7.0f} accepted/s"
         f"  p50 {level['latency_ms']['p50'] or 0:6.1f} ms  p99 {level['latency_ms']['p99'] or 0:6.1f} ms"
