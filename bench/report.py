@@ -233,7 +233,7 @@ def _scale(r: dict[str, Any], out: Path) -> str:
         right.plot(xs, [rss for _, rss, *_ in timeline], label=f"{label}: poller RSS (per replica)")
         offset = xs[-1] + 1 if xs else offset
     left.axhline(1.0, color="grey", lw=0.8, ls=":", label="1 s")
-    left.set(xlabel="seconds", ylabel="check lag (s)", yscale="symlog")
+    left.set(xlabel="seconds", ylabel="check lag (s)", ylim=(0, None))
     right.axhline(200, color="grey", lw=0.8, ls=":", label="200 MB")
     right.set(xlabel="seconds", ylabel="MB", ylim=(0, None))
     for axis in (left, right):
