@@ -38,32 +38,10 @@ class Ledger:
         return None if plan is Plan.PRO else self._free_limit
 
     async def reserve(self, request_id: UUID, user_id: str) -> tuple[bool, UsageSummary]:
+        now = self._clock()
+        period = period_start(now)
         async with self._pool.acquire() as conn, conn.transaction():
-            existing = await conn.fetchrow(
-                "SELECT state, period_start FROM usage.reservations WHERE request_id = $1", request_id
-            )
-            if existing is not None:
-                granted = existing["state"] != "released"
-                return granted, await self._summary(conn, user_id, existing["period_start"])
-            plan = await self._plan(conn, user_id)
-            now = self._clock()
-            period = period_start(now)
-            limit = self.limit_for(plan)
-            await conn.execute(
-                "INSERT INTO usage.monthly_usage (user_id, period_start) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                user_id,
-                period,
-            )
-            took = await conn.fetchval(
-                "UPDATE usage.monthly_usage SET reserved = reserved + 1"
-                " WHERE user_id = $1 AND period_start = $2"
-                " AND ($3::integer IS NULL OR used + reserved + 1 <= $3) RETURNING true",
-                user_id,
-                period,
-                limit,
-            )
-            if not took:
-                return False, await self._summary(conn, user_id, period, plan)
+            # The request id first: a retry of a request finds its reservation and takes nothing.
             inserted = await conn.fetchval(
                 "INSERT INTO usage.reservations (request_id, user_id, period_start, state, created_at)"
                 " VALUES ($1, $2, $3, 'reserved', $4) ON CONFLICT DO NOTHING RETURNING true",
@@ -72,13 +50,29 @@ class Ledger:
                 period,
                 now,
             )
-            if not inserted:  # a concurrent retry of the same request won: undo our unit
-                await conn.execute(
-                    "UPDATE usage.monthly_usage SET reserved = reserved - 1 WHERE user_id = $1 AND period_start = $2",
-                    user_id,
-                    period,
+            if not inserted:
+                existing = await conn.fetchrow(
+                    "SELECT state, period_start FROM usage.reservations WHERE request_id = $1", request_id
                 )
-            return True, await self._summary(conn, user_id, period, plan)
+                assert existing is not None
+                return existing["state"] != "released", await self._summary(conn, user_id, existing["period_start"])
+            # One conditional upsert takes the unit: under the row lock, used + reserved + 1 <= limit.
+            row = await conn.fetchrow(
+                "WITH account AS (SELECT COALESCE((SELECT plan FROM usage.accounts WHERE user_id = $1), 'free')"
+                "   AS plan)"
+                " INSERT INTO usage.monthly_usage AS m (user_id, period_start, reserved)"
+                " SELECT $1, $2, 1 FROM account WHERE account.plan = 'pro' OR $3 >= 1"
+                " ON CONFLICT (user_id, period_start) DO UPDATE SET reserved = m.reserved + 1"
+                " WHERE (SELECT plan FROM account) = 'pro' OR m.used + m.reserved + 1 <= $3"
+                " RETURNING m.used, m.reserved, (SELECT plan FROM account) AS plan",
+                user_id,
+                period,
+                self._free_limit,
+            )
+            if row is None:
+                await conn.execute("DELETE FROM usage.reservations WHERE request_id = $1", request_id)
+                return False, await self._summary(conn, user_id, period)
+            return True, self._summarise(user_id, Plan(row["plan"]), period, row["used"], row["reserved"])
 
     async def commit(self, request_id: UUID) -> bool:
         return await self._settle(request_id, "committed", "used = used + 1, reserved = reserved - 1")
@@ -143,6 +137,9 @@ class Ledger:
             period,
         )
         used, reserved = (row["used"], row["reserved"]) if row else (0, 0)
+        return self._summarise(user_id, plan, period, used, reserved)
+
+    def _summarise(self, user_id: str, plan: Plan, period: date, used: int, reserved: int) -> UsageSummary:
         limit = self.limit_for(plan)
         start, end = period_bounds(period)
         return UsageSummary(
