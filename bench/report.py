@@ -220,6 +220,19 @@ def _overhead(r: dict[str, Any], out: Path) -> str:
     return _save(fig, out, "overhead.png")
 
 
+def _stages_line(stages: dict[str, float | None]) -> str:
+    if not stages or None in stages.values():
+        return ""
+    return (
+        "Where the Gemini path's time goes (medians): request to the asset's row committed"
+        f" {_f(stages['accept'], 0)} ms; row to the Gemini request at the simulator (outbox relay, JetStream,"
+        f" generator) {_f(stages['to_provider'], 0)} ms; Gemini request to the asset ready (image made, stored,"
+        f" GenerationCompleted, the gateway's handler) {_f(stages['provider_to_ready'], 0)} ms; ready to the event"
+        f" on the stream {_f(stages['to_stream'], 0)} ms. Each hop is a few milliseconds of Python in another"
+        " process; on two shared cores, waiting for a core is a good part of it."
+    )
+
+
 # -- 4. scale -----------------------------------------------------------------------------------
 
 
@@ -408,6 +421,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                     )
                 ],
             ),
+            "",
+            _stages_line(r["gemini"].get("stages_ms") or {}),
             "",
             f"![overhead]({_overhead(r, out)})",
             "",
