@@ -16,6 +16,7 @@ import asyncpg
 
 from aistudio_contracts import Event, GenerationRequested
 from aistudio_runtime import Database, enqueue, first_delivery
+from aistudio_runtime.outbox import channel_for
 
 from .domain.requests import GenerationSpec
 
@@ -82,27 +83,36 @@ class Catalog:
             aspect_ratio=spec.aspect_ratio,
             reference_image_url=spec.reference_image_url,
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
-                " reference_image_url, aspect_ratio, idempotency_key, request_hash)"
-                " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)"
-                f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}",
-                asset_id,
-                user_id,
-                spec.provider.value,
-                spec.media_type.value,
-                spec.prompt,
-                spec.reference_image_url,
-                spec.aspect_ratio,
-                idempotency_key,
-                spec.fingerprint(),
-            )
-            if row is None:
-                return None
-            await enqueue(conn, SCHEMA, event)
-            await self.record_change(conn, user_id, asset_id)
-            return row
+        # The hot path of every accepted request, so one statement (atomic on its own): the asset,
+        # its event in the outbox, the change for live views, and the two wake-ups.
+        return await self.pool.fetchrow(
+            "WITH asset AS ("
+            "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
+            "  reference_image_url, aspect_ratio, idempotency_key, request_hash)"
+            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)"
+            f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
+            " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload)"
+            "  SELECT $10, $11, $12 FROM asset RETURNING id),"
+            " change AS (INSERT INTO gateway.asset_changes (user_id, asset_id)"
+            "  SELECT user_id, id FROM asset RETURNING seq, user_id),"
+            " woken AS (SELECT pg_notify($13, ''), pg_notify($14, change.seq || ':' || change.user_id)"
+            "  FROM change JOIN queued ON true)"
+            " SELECT asset.* FROM asset LEFT JOIN woken ON true",
+            asset_id,
+            user_id,
+            spec.provider.value,
+            spec.media_type.value,
+            spec.prompt,
+            spec.reference_image_url,
+            spec.aspect_ratio,
+            idempotency_key,
+            spec.fingerprint(),
+            event.event_id,
+            event.subject,
+            event.to_json(),
+            channel_for(SCHEMA),
+            CHANGES_CHANNEL,
+        )
 
     async def gallery(
         self,
