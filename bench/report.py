@@ -468,7 +468,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                         _f(x["lag"]["p99"], 3),
                         _f(x["lag"]["max"], 3),
                         _f(x["rss_peak_mb"], 0) + " (per replica)",
-                        ", ".join(f"{name} {share:.2f}" for name, share in x.get("cpu", {}).items()),
+                        ", ".join(f"{name} {share:.2f}" for name, share in x.get("cpu", {}).items())
+                        + f" (machine {_f(x.get('machine_cores'), 2)})",
                     ]
                     for label, x in (("1", one), ("2", two))
                 ],

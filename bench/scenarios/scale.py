@@ -100,8 +100,10 @@ async def _observe(
         timeline.append((round(tick - began, 1), round(rss, 1), checked, round(worst, 3)))
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     window = time.monotonic() - began
+    cpu = meter.stop()
     return {
-        "cpu": meter.stop(),
+        "cpu": cpu,
+        "machine_cores": meter.machine_cores,
         "lag": summary(lags),
         "checks": len(lags),
         "checks_per_second": len(lags) / window,
@@ -134,6 +136,7 @@ async def run(
             f"    {one['checks_per_second']:.0f} checks/s, lag p50 {one['lag']['p50'] or 0:.3f} s"
             f" p99 {one['lag']['p99'] or 0:.3f} s max {one['lag']['max'] or 0:.3f} s;"
             f" poller RSS peak {one['rss_peak_mb']:.0f} MB (idle {idle_rss:.0f} MB); cores busy {_cores(one['cpu'])}"
+            f" (whole machine {one['machine_cores']:.2f})"
         )
         system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)}, replica="poller-2")
         log(f"  second replica started; two replicas for {two_replica_seconds:.0f} s")
@@ -141,6 +144,7 @@ async def run(
         log(
             f"    {two['checks_per_second']:.0f} checks/s, lag p50 {two['lag']['p50'] or 0:.3f} s"
             f" p99 {two['lag']['p99'] or 0:.3f} s max {two['lag']['max'] or 0:.3f} s; cores busy {_cores(two['cpu'])}"
+            f" (whole machine {two['machine_cores']:.2f})"
         )
     finally:
         system.stop("poller-2")
