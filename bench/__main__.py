@@ -79,7 +79,9 @@ async def _run(name: str, system: System, quick: bool) -> dict[str, Any]:
         return await ratelimit.run(system, count=25 if quick else 60)
     if name == "scale":
         if quick:
-            return await scale.run(system, tasks=500, one_replica_seconds=12, two_replica_seconds=8, interval=5)
+            return await scale.run(
+                system, tasks=500, one_replica_seconds=8, two_replica_seconds=8, interval=5, capacity_tasks=300
+            )
         return await scale.run(system)
     raise ValueError(name)
 

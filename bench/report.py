@@ -165,16 +165,27 @@ def _throughput_limits(r: dict[str, Any], cores: int) -> str:
 
 
 def _scale_limits(r: dict[str, Any]) -> str:
-    one = r["one"]
+    one, two = r["one"], r.get("two") or {}
+    lines = []
     share = one.get("cpu", {}).get("poller")
-    if not share or not one["checks_per_second"]:
-        return ""
-    per_core = one["checks_per_second"] / share
-    return (
-        f"The replica used {share:.2f} of a core for {one['checks_per_second']:.0f} checks/s: its core would be"
-        f" full at ≈ {per_core:.0f} checks/s, i.e. ≈ {per_core * r['interval']:,.0f} tasks in flight checked"
-        f" every {r['interval']:g} s (the simulator and Postgres share the same two cores here)."
-    )
+    if share and one["checks_per_second"]:
+        per_core = one["checks_per_second"] / share
+        lines.append(
+            f"The replica used {share:.2f} of a core for {one['checks_per_second']:.0f} checks/s: a core of its own"
+            f" would be full at ≈ {per_core:.0f} checks/s, ≈ {per_core * r['interval']:,.0f} tasks checked every"
+            f" {r['interval']:g} s."
+        )
+    full_one = (one.get("capacity") or {}).get("checks_per_second")
+    full_two = (two.get("capacity") or {}).get("checks_per_second")
+    if full_one:
+        lines.append(
+            f"At full tilt (tasks all due at once) one replica made {full_one:.0f} checks/s here"
+            f" (≈ {full_one * r['interval']:,.0f} tasks per {r['interval']:g} s)"
+            + (f", two {full_two:.0f} checks/s (× {full_two / full_one:.2f})" if full_two else "")
+            + ": on two cores shared with Postgres and the simulator, a second replica adds little; on separate"
+            " machines the replicas share the work through `FOR UPDATE SKIP LOCKED` and each brings its core."
+        )
+    return " ".join(lines)
 
 
 # -- 2. readiness -------------------------------------------------------------------------------
@@ -451,6 +462,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                     "replicas",
                     "checks",
                     "checks/s",
+                    "full tilt checks/s",
                     "lag p50 s",
                     "lag p95 s",
                     "lag p99 s",
@@ -463,6 +475,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                         label,
                         str(x["checks"]),
                         _f(x["checks_per_second"], 0),
+                        _f((x.get("capacity") or {}).get("checks_per_second"), 0),
                         _f(x["lag"]["p50"], 3),
                         _f(x["lag"]["p95"], 3),
                         _f(x["lag"]["p99"], 3),

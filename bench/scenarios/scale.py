@@ -1,8 +1,8 @@
 """4. Scale: 10,000 tasks in flight tracked by one poller replica at the production interval
 (30 s), then by two. The tasks are rows put straight into poller.tasks (as TaskStarted would
-have), each due at a random moment of the first interval; the simulator does not know their
-ids and answers "recordInfo is null" (still running), so every check finds them pending and they
-stay in flight.
+have), due evenly over the first interval; the simulator does not know their ids and answers
+"recordInfo is null" (still running), so every check finds them pending and they stay in
+flight. Each phase starts from the same load: fresh tasks replace the previous phase's.
 
 Check lag: how late a check ends after its due time. The benchmark reads every task's row once
 a second; when `checks` went up, the check ended at (new next_check_at - interval) and was due at
@@ -26,7 +26,7 @@ TARGET_RSS_MB = 200.0
 USER = "bench-scale"
 
 
-async def _insert(conn: asyncpg.Connection, count: int, interval: float) -> None:
+async def _insert(conn: asyncpg.Connection, count: int, interval: float, *, all_due: bool = False) -> None:
     now = datetime.now(UTC)
     rows = [
         (
@@ -36,7 +36,7 @@ async def _insert(conn: asyncpg.Connection, count: int, interval: float) -> None
             "video",
             f"bench scale {i}",
             secrets.token_hex(16),
-            now + timedelta(seconds=2 + interval * i / count),
+            now if all_due else now + timedelta(seconds=2 + interval * i / count),
             now + timedelta(days=1),
             3,  # as if a few checks had already been made: the steady pace, every interval
         )
@@ -120,36 +120,40 @@ async def run(
     system: System,
     tasks: int = 10_000,
     interval: float = 30.0,
-    one_replica_seconds: float = 36.0,
+    one_replica_seconds: float = 30.0,
     two_replica_seconds: float = 30.0,
+    capacity_tasks: int = 4000,
 ) -> dict[str, Any]:
     log(f"  restarting the poller with POLL_INTERVAL_SECONDS={interval:g} (production pace)")
     system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)})
     idle_rss = rss_mb(system.pid("poller"))
     conn = await asyncpg.connect(system.database_url)
-    state: dict[uuid.UUID, Any] = {}
+    phases: dict[str, dict[str, Any]] = {}
     try:
-        await _insert(conn, tasks, interval)
-        log(f"  {tasks} tasks in flight; one replica for {one_replica_seconds:.0f} s")
-        one = await _observe(system, conn, one_replica_seconds, interval, ["poller"], state)
-        log(
-            f"    {one['checks_per_second']:.0f} checks/s, lag p50 {one['lag']['p50'] or 0:.3f} s"
-            f" p99 {one['lag']['p99'] or 0:.3f} s max {one['lag']['max'] or 0:.3f} s;"
-            f" poller RSS peak {one['rss_peak_mb']:.0f} MB (idle {idle_rss:.0f} MB); cores busy {_cores(one['cpu'])}"
-            f" (whole machine {one['machine_cores']:.2f})"
-        )
-        system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)}, replica="poller-2")
-        log(f"  second replica started; two replicas for {two_replica_seconds:.0f} s")
-        two = await _observe(system, conn, two_replica_seconds, interval, ["poller", "poller-2"], state)
-        log(
-            f"    {two['checks_per_second']:.0f} checks/s, lag p50 {two['lag']['p50'] or 0:.3f} s"
-            f" p99 {two['lag']['p99'] or 0:.3f} s max {two['lag']['max'] or 0:.3f} s; cores busy {_cores(two['cpu'])}"
-            f" (whole machine {two['machine_cores']:.2f})"
-        )
+        for key, replicas, seconds in (
+            ("one", ["poller"], one_replica_seconds),
+            ("two", ["poller", "poller-2"], two_replica_seconds),
+        ):
+            if key == "two":
+                system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)}, replica="poller-2")
+            # Each phase starts from the same load: the previous phase's tasks end, fresh ones arrive.
+            await _retire(conn)
+            await _insert(conn, tasks, interval)
+            log(f"  {tasks} tasks in flight; {len(replicas)} replica(s) for {seconds:.0f} s")
+            phase = phases[key] = await _observe(system, conn, seconds, interval, replicas, {})
+            phase["capacity"] = await _capacity(conn, capacity_tasks, interval)
+            log(
+                f"    {phase['checks_per_second']:.0f} checks/s, lag p50 {phase['lag']['p50'] or 0:.3f} s"
+                f" p99 {phase['lag']['p99'] or 0:.3f} s max {phase['lag']['max'] or 0:.3f} s;"
+                f" RSS peak {phase['rss_peak_mb']:.0f} MB per replica (idle {idle_rss:.0f} MB);"
+                f" cores busy {_cores(phase['cpu'])} (whole machine {phase['machine_cores']:.2f});"
+                f" at full tilt {phase['capacity']['checks_per_second']:.0f} checks/s"
+            )
     finally:
         system.stop("poller-2")
-        await conn.execute("UPDATE poller.tasks SET state = 'done', outcome = 'failed' WHERE user_id = $1", USER)
+        await _retire(conn)
         await conn.close()
+    one, two = phases["one"], phases.get("two", {})
     return {
         "tasks": tasks,
         "interval": interval,
@@ -158,3 +162,26 @@ async def run(
         "two": two,
         "target_met": (one["lag"]["p99"] or 1e9) < TARGET_LAG_P99 and one["rss_peak_mb"] < TARGET_RSS_MB,
     }
+
+
+async def _capacity(conn: asyncpg.Connection, count: int, interval: float, limit: float = 30.0) -> dict[str, Any]:
+    """Checks per second at full tilt: `count` tasks all due at once, each checked once."""
+    await _retire(conn)
+    await _insert(conn, count, interval, all_due=True)
+    began = time.monotonic()
+    done = 0
+    while done < count and time.monotonic() - began < limit:
+        await asyncio.sleep(0.25)
+        done = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM poller.tasks WHERE user_id = $1 AND state = 'pending' AND checks > 3", USER
+            )
+        )
+    seconds = time.monotonic() - began
+    return {"tasks": count, "checked": done, "seconds": seconds, "checks_per_second": done / seconds}
+
+
+async def _retire(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "UPDATE poller.tasks SET state = 'done', outcome = 'failed' WHERE user_id = $1 AND state = 'pending'", USER
+    )

@@ -61,7 +61,7 @@ def _level(result: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
 async def run(
     system: System,
     levels: tuple[int, ...] = (1, 8, 32, 64),
-    duration: float = 4.0,
+    duration: float = 3.0,
     warmup: float = 1.0,
     drain_timeout: float = 60.0,
     pause_downstream: bool = True,
