@@ -11,6 +11,8 @@ from gateway.settings import GatewaySettings
 from usage.app import create_app as create_usage
 from usage.settings import UsageSettings
 
+# The captioner's fixtures (its simulator, settings and running service), for the caption routes' tests.
+from ..captioner.conftest import caption_simulator, captioner, make_captioner_settings, simulator  # noqa: F401
 from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 
 

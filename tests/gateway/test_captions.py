@@ -4,7 +4,7 @@ captioner, and the user's caption system prompt; over real NATS, Postgres and th
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,56 +14,24 @@ import httpx
 import pytest
 
 from aistudio_contracts import MediaType, subjects
-from aistudio_devstack import free_port
 from aistudio_runtime.migrations import downgrade, migrations_for, upgrade
 from captioner.app import create_app as create_captioner
 from captioner.settings import CaptionerSettings
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from provider_simulator import create_app as create_simulator
 
-from ..captioner.harness import captioner_settings, completed, eventually, fetch, openai_calls, publish
+from ..captioner.harness import completed, eventually, fetch, openai_calls, publish
 from ..support.services import running, serving
-from ..support.simulator import ServerThread, SimulatorAdmin, simulator_config
+from ..support.simulator import SimulatorAdmin
 from .conftest import Api
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def caption_simulator() -> Iterator[ServerThread]:
-    port = free_port()
-    with ServerThread(create_simulator(simulator_config(port)), port) as server:
-        yield server
-
-
-@pytest.fixture
-def simulator(caption_simulator: ServerThread) -> SimulatorAdmin:
-    admin = SimulatorAdmin(caption_simulator.url)
-    admin.reset()
-    return admin
-
-
-@pytest.fixture
-def make_captioner_settings(
-    nats_url: str, database_url: str, media_dir: Path, simulator: SimulatorAdmin
-) -> Callable[..., CaptionerSettings]:
-    return lambda **overrides: captioner_settings(nats_url, database_url, media_dir, simulator.url, **overrides)
-
-
 @pytest.fixture
 def captioner_options() -> dict[str, Any]:
-    """Tests override this to change the captioner's settings."""
-    return {}
-
-
-@pytest.fixture
-async def captioner(
-    make_captioner_settings: Callable[..., CaptionerSettings], captioner_options: dict[str, Any]
-) -> AsyncIterator[CaptionerSettings]:
-    settings = make_captioner_settings(**{"caption_max_attempts": 2, **captioner_options})
-    async with running(create_captioner(settings)):
-        yield settings
+    """Few attempts, so that failing captions settle quickly in these tests."""
+    return {"caption_max_attempts": 2}
 
 
 async def _asset(api: Api, user: str, asset_id: str) -> dict[str, Any]:
@@ -161,7 +129,7 @@ async def test_an_on_demand_caption_answers_with_the_caption_and_becomes_the_ass
     assert call["images"] == 1
 
 
-@pytest.mark.parametrize("captioner_options", [{"openai_timeout_seconds": 5.0}])
+@pytest.mark.parametrize("captioner_options", [{"caption_max_attempts": 2, "openai_timeout_seconds": 5.0}])
 async def test_on_demand_captions_for_several_users_are_written_side_by_side(
     api: Api, captioner: CaptionerSettings, simulator: SimulatorAdmin, media_dir: Path
 ) -> None:
