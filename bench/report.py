@@ -185,6 +185,13 @@ def _scale_limits(r: dict[str, Any]) -> str:
             + ": on two cores shared with Postgres and the simulator, a second replica adds little; on separate"
             " machines the replicas share the work through `FOR UPDATE SKIP LOCKED` and each brings its core."
         )
+    concurrent = r.get("max_concurrent_checks")
+    if concurrent:
+        lines.append(
+            f"The simulator answers a check in about a millisecond; a real provider takes longer, and then a replica's"
+            f" {concurrent} concurrent checks (MAX_CONCURRENT_CHECKS) bind first: at 0.2 s a round trip,"
+            f" {concurrent / 0.2:.0f} checks/s ≈ {concurrent / 0.2 * r['interval']:,.0f} tasks per {r['interval']:g} s."
+        )
     return " ".join(lines)
 
 

@@ -154,9 +154,12 @@ async def run(
         await _retire(conn)
         await conn.close()
     one, two = phases["one"], phases.get("two", {})
+    from poller.settings import PollerSettings
+
     return {
         "tasks": tasks,
         "interval": interval,
+        "max_concurrent_checks": PollerSettings.model_fields["max_concurrent_checks"].default,
         "idle_rss_mb": idle_rss,
         "one": one,
         "two": two,
