@@ -124,7 +124,8 @@ async def run(
     two_replica_seconds: float = 30.0,
     capacity_tasks: int = 4000,
 ) -> dict[str, Any]:
-    log(f"  restarting the poller with POLL_INTERVAL_SECONDS={interval:g} (production pace)")
+    pace = " (the production pace)" if interval == 30 else ""
+    log(f"  restarting the poller with POLL_INTERVAL_SECONDS={interval:g}{pace}")
     system.restart("poller", {"POLL_INTERVAL_SECONDS": str(interval)})
     idle_rss = rss_mb(system.pid("poller"))
     conn = await asyncpg.connect(system.database_url)
