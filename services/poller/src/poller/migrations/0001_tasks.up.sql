@@ -11,10 +11,6 @@ CREATE TABLE poller.tasks (
     checks             integer     NOT NULL DEFAULT 0,
     consecutive_errors integer     NOT NULL DEFAULT 0,
     next_check_at      timestamptz NOT NULL,
-    -- Set while a replica checks the task: no other check starts before it ends (or the lease runs out).
-    checking_until     timestamptz,
-    -- A callback came during a check: look again as soon as that check ends.
-    recheck            boolean     NOT NULL DEFAULT false,
     deadline_at        timestamptz NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at        timestamptz,
