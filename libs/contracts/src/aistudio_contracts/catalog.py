@@ -50,6 +50,12 @@ class FailureReason(StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"
     INTERNAL_ERROR = "internal_error"
 
+    @classmethod
+    def _missing_(cls, value: object) -> "FailureReason":
+        # A newer producer's reason, met by an older consumer during a rolling deploy: the job
+        # still ended without media, so it is handled as a failure of ours rather than dropped.
+        return cls.PROVIDER_ERROR
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:

@@ -4,10 +4,11 @@ Past-tense names; each class knows its subject. A breaking change is a new class
 version) published alongside the old one; adding an optional field is not breaking.
 """
 
-from typing import Any, ClassVar
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from . import subjects
 from .catalog import FailureReason, MediaType, Plan, Provider
@@ -36,6 +37,9 @@ class GenerationRequested(Event):
     prompt: str
     aspect_ratio: str
     reference_image_url: str | None = None
+    # The job's one deadline, stamped by the gateway at acceptance; every service uses it. Absent
+    # only in events from before it existed: see `deadline_of`.
+    deadline_at: AwareDatetime | None = None
 
 
 class TaskStarted(Event):
@@ -51,6 +55,9 @@ class TaskStarted(Event):
     prompt: str
     # When the provider is asked to call back, the URL it was given (it carries a secret token).
     callback_url: str | None = None
+    deadline_at: AwareDatetime | None = None
+    # True when the task was recovered from the provider's callback after its submitter crashed.
+    adopted: bool = False
 
 
 class GenerationCompleted(Event):
@@ -131,6 +138,45 @@ class SubscriptionChanged(Event):
     plan: Plan
 
 
+class GenerationSettled(Event):
+    """The catalog, the one authority on what the user sees, settled the asset's outcome.
+
+    The user is charged if and only if `charged`: a ready asset is charged unless it became
+    ready after the user had been told it failed (`late`); an asset in error never is. Usage
+    commits or releases the unit from this event alone.
+    """
+
+    subject: ClassVar[str] = subjects.GENERATION_SETTLED
+
+    asset_id: UUID
+    user_id: str
+    outcome: Literal["ready", "error"]
+    charged: bool
+    reason: FailureReason | None = None
+    late: bool = False
+
+
+class MessageDeadLettered(Event):
+    """A consumer gave up on a message (too many deliveries, or unreadable); it was kept in the
+    dead-letter stream under `dead_letter_subject`. `asset_id` is set when the message named one,
+    so the job it belonged to can be ended and its unit released."""
+
+    subject: ClassVar[str] = subjects.MESSAGE_DEAD_LETTERED
+
+    durable: str
+    original_subject: str
+    dead_letter_subject: str
+    attempts: int
+    error: str
+    asset_id: UUID | None = None
+    user_id: str | None = None
+
+
+def deadline_of(event: GenerationRequested | TaskStarted, timeout_seconds: float) -> datetime:
+    """The job's deadline: its stamp, or (for events from before the stamp) occurred_at + timeout."""
+    return event.deadline_at or event.occurred_at + timedelta(seconds=timeout_seconds)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     GenerationRequested,
     TaskStarted,
@@ -141,4 +187,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     CaptionSettingsChanged,
     ProviderCallbackReceived,
     SubscriptionChanged,
+    GenerationSettled,
+    MessageDeadLettered,
 )

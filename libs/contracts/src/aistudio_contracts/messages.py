@@ -29,6 +29,8 @@ class ReserveQuota(Message):
 
     request_id: UUID
     user_id: str
+    # The job's deadline: a reservation that sees no settlement by then (plus a grace) is released.
+    deadline_at: datetime | None = None
 
 
 class QuotaReservation(Message):

@@ -16,6 +16,11 @@ CAPTION_FAILED = f"{EVENTS_PREFIX}.caption.failed"
 CAPTION_SETTINGS_CHANGED = f"{EVENTS_PREFIX}.caption.settings-changed"
 PROVIDER_CALLBACK_RECEIVED = f"{EVENTS_PREFIX}.provider.callback-received"
 SUBSCRIPTION_CHANGED = f"{EVENTS_PREFIX}.billing.subscription-changed"
+GENERATION_SETTLED = f"{EVENTS_PREFIX}.generation.settled"
+MESSAGE_DEAD_LETTERED = f"{EVENTS_PREFIX}.ops.message-dead-lettered"
+
+# Messages that exhausted their deliveries, kept for an operator: `<DLQ_PREFIX>.<durable>`.
+DLQ_PREFIX = "aistudio.dlq"
 
 # Request/reply (core NATS; the caller waits for the answer, nothing is persisted).
 USAGE_RESERVE = f"{RPC_PREFIX}.usage.reserve"
@@ -46,4 +51,12 @@ EVENTS_STREAM = StreamSettings(
     subjects=(f"{EVENTS_PREFIX}.>",),
     duplicate_window=timedelta(minutes=10),
     max_age=timedelta(days=14),
+)
+
+# Dead letters are kept longer than events: an operator may look at them after a holiday.
+DEAD_LETTER_STREAM = StreamSettings(
+    name="AISTUDIO_DLQ",
+    subjects=(f"{DLQ_PREFIX}.>",),
+    duplicate_window=timedelta(minutes=10),
+    max_age=timedelta(days=30),
 )
