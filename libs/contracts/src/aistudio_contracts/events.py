@@ -136,6 +136,9 @@ class SubscriptionChanged(Event):
 
     user_id: str
     plan: Plan
+    # When billing decided the change; an older change arriving late never overwrites a newer
+    # one. Absent: `occurred_at` stands for it.
+    effective_at: AwareDatetime | None = None
 
 
 class GenerationSettled(Event):

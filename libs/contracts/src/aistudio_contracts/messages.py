@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from . import subjects
 from .catalog import MediaType, Plan
@@ -58,6 +58,9 @@ class SetPlan(Message):
 
     user_id: str
     plan: Plan
+    # When the change was decided; it orders plan changes, so that an older one arriving late
+    # never overwrites a newer one. Absent: the moment usage receives it (an admin's "now").
+    effective_at: AwareDatetime | None = None
 
 
 class GenerateCaption(Message):
