@@ -1,13 +1,18 @@
 """Fetching result media into our custody, and a still frame of a video for captioning.
 
 Provider URLs expire (14 days, 10 minutes for Flux origin images), so results are downloaded
-once, checked (size, type) and checksummed before they are stored as ours.
+once, checked (size, type) and checksummed before they are stored as ours. `download_media`
+gives the bytes (small images); `download_media_file` streams to a temporary file, so a video
+of hundreds of megabytes never sits in memory.
 """
 
+import contextlib
 import hashlib
+import os
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,8 @@ DEFAULT_ALLOWED_TYPES = ("image/*", "video/mp4")
 # Result CDNs sometimes label files generically; then the first bytes decide.
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 _FRAME_TIMEOUT_SECONDS = 60
+# Enough of the first bytes for `sniff_content_type`.
+_SNIFF_BYTES = 16
 
 
 class MediaError(Exception):
@@ -64,6 +71,23 @@ class DownloadedMedia:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadedFile:
+    """A checked download on local disk; the file is gone once its `download_media_file` block ends."""
+
+    path: Path
+    content_type: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    content_type: str
+    sha256: str
+    size: int
+
+
 def download_client(settings: ProviderSettings, *, public_only: bool = False) -> httpx.AsyncClient:
     """The HTTP client for fetching results and reference images (long reads, our User-Agent).
 
@@ -85,7 +109,50 @@ async def download_media(
     allowed_types: Iterable[str] = DEFAULT_ALLOWED_TYPES,
 ) -> DownloadedMedia:
     """Stream `url` into memory, refusing anything larger than `max_bytes` or of another type."""
-    allowed = tuple(allowed_types)
+    received = bytearray()
+    checked = await _receive(http, url, received.extend, max_bytes=max_bytes, allowed=tuple(allowed_types))
+    return DownloadedMedia(
+        data=bytes(received), content_type=checked.content_type, sha256=checked.sha256, size=checked.size
+    )
+
+
+@asynccontextmanager
+async def download_media_file(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    allowed_types: Iterable[str] = DEFAULT_ALLOWED_TYPES,
+    directory: str | Path | None = None,
+) -> AsyncIterator[DownloadedFile]:
+    """Stream `url` to a temporary file (in `directory`), with the same checks as `download_media`
+    made while the bytes arrive; memory use is one chunk, whatever the size. The file is removed
+    when the block ends, also on error."""
+    fd, name = tempfile.mkstemp(prefix=".download-", dir=directory)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            checked = await _receive(http, url, sink.write, max_bytes=max_bytes, allowed=tuple(allowed_types))
+        yield DownloadedFile(path=path, content_type=checked.content_type, sha256=checked.sha256, size=checked.size)
+    finally:
+        # Synchronous on purpose: an await here could be cancelled and leave the file behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+async def _receive(
+    http: httpx.AsyncClient,
+    url: str,
+    write: Callable[[bytes], object],
+    *,
+    max_bytes: int,
+    allowed: tuple[str, ...],
+) -> _Received:
+    """Hand each chunk of `url` to `write`, counting and hashing as it goes; checks status, declared
+    type and size first, and the first bytes when the declared type says nothing."""
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
     try:
         async with http.stream("GET", url, follow_redirects=True) as response:
             _check_status(response)
@@ -95,17 +162,23 @@ async def download_media(
             length = response.headers.get("content-length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
-            data = await _read_at_most(response, max_bytes)
+            # Content-Length can lie or be absent: count what actually arrives and stop at the limit.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
+                if len(head) < _SNIFF_BYTES:
+                    head += chunk[: _SNIFF_BYTES - len(head)]
+                digest.update(chunk)
+                write(chunk)
     except BlockedDestinationError as exc:
         raise MediaUnavailableError("The URL does not point to a public internet address.") from exc
     except httpx.TransportError as exc:
         raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True) from exc
-    content_type = declared if declared not in _GENERIC_TYPES else sniff_content_type(data)
+    content_type = declared if declared not in _GENERIC_TYPES else sniff_content_type(head)
     if content_type is None or not type_allowed(content_type, allowed):
         raise UnsupportedMediaTypeError(f"The result has an unexpected type ({content_type or declared or 'unknown'}).")
-    return DownloadedMedia(
-        data=data, content_type=content_type, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
-    )
+    return _Received(content_type=content_type, sha256=digest.hexdigest(), size=size)
 
 
 def _check_status(response: httpx.Response) -> None:
@@ -115,16 +188,6 @@ def _check_status(response: httpx.Response) -> None:
     if status in (408, 425, 429) or status >= 500:
         raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True, http_status=status)
     raise MediaUnavailableError("The result is no longer available from the provider.", http_status=status)
-
-
-async def _read_at_most(response: httpx.Response, max_bytes: int) -> bytes:
-    # Content-Length can lie or be absent: count what actually arrives and stop at the limit.
-    received = bytearray()
-    async for chunk in response.aiter_bytes():
-        received += chunk
-        if len(received) > max_bytes:
-            raise MediaTooLargeError(f"The result is larger than the {max_bytes} bytes allowed.")
-    return bytes(received)
 
 
 def _media_type(header: str | None) -> str:

@@ -2,22 +2,33 @@
 
 Keys look like `2026/11/<asset id>.png`. The local store writes atomically (temp file, then
 rename), so a reader never sees half a file and a repeated put of the same key is harmless.
+`put_file` takes media already on local disk (a streamed download), so large files are copied
+or uploaded from the file and never held in memory.
 The S3 store keeps them in a bucket of any S3-compatible server, under an optional prefix;
 `create_media_store` picks one by configuration (MEDIA_STORE).
 """
 
 import asyncio
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from .s3 import ObjectInfo, ObjectStream, S3Client
 from .settings import ServiceSettings
 
+_COPY_CHUNK = 1024 * 1024
+
 
 class MediaStore(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def put_file(self, key: str, path: Path, content_type: str, *, sha256: str | None = None) -> None:
+        """Store the file at `path` under `key` (the file itself is left where it is).
+        `sha256` (hex), when the caller already computed it, saves reading the file twice."""
+        ...
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -44,13 +55,29 @@ class LocalMediaStore:
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(self._write, self._path(key), data)
 
+    async def put_file(self, key: str, path: Path, content_type: str, *, sha256: str | None = None) -> None:
+        await asyncio.to_thread(self._copy, self._path(key), path)
+
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
+        LocalMediaStore._replace(path, lambda handle: handle.write(data))
+
+    @staticmethod
+    def _copy(path: Path, source: Path) -> None:
+        # A copy, not a rename: the source may be on another filesystem, and it stays the caller's.
+        def copy(handle: BinaryIO) -> None:
+            with source.open("rb") as reader:
+                shutil.copyfileobj(reader, handle, _COPY_CHUNK)
+
+        LocalMediaStore._replace(path, copy)
+
+    @staticmethod
+    def _replace(path: Path, fill: Callable[[BinaryIO], object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                fill(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -82,6 +109,9 @@ class S3MediaStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.client.put_object(self.object_key(key), data, content_type)
+
+    async def put_file(self, key: str, path: Path, content_type: str, *, sha256: str | None = None) -> None:
+        await self.client.put_object_file(self.object_key(key), path, content_type, sha256=sha256)
 
     async def get(self, key: str) -> bytes | None:
         return await self.client.get_object(self.object_key(key))

@@ -5,7 +5,8 @@ Addressing is path-style by default (`endpoint/bucket/key`), which every S3-comp
 understands; virtual-host style (`bucket.endpoint/key`) on request.
 
 Uploads carry Content-MD5 (checked by every S3-compatible server) and x-amz-checksum-sha256,
-which the server keeps with the object; reads of a whole object ask for that checksum back and
+which the server keeps with the object (an upload from a file streams it, with Content-Length,
+after one pass over the file for the two digests); reads of a whole object ask for that checksum back and
 check the body against it, so a corrupted upload or read is never taken for media.
 """
 
@@ -17,6 +18,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
@@ -24,6 +26,8 @@ from xml.etree import ElementTree
 import httpx
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+# How much of a file an upload reads at a time.
+_FILE_CHUNK = 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 AddressingStyle = Literal["path", "virtual"]
 
@@ -258,6 +262,25 @@ class S3Client:
         if not response.is_success:
             raise _error_from(response, "PUT", key)
 
+    async def put_object_file(self, key: str, path: Path, content_type: str, *, sha256: str | None = None) -> None:
+        """Upload the file at `path` in one PUT whose body streams from the file (bounded memory).
+        `sha256` (hex) is the file's digest if the caller has it; MD5 is computed here either way."""
+        md5_digest, sha256_digest, size = await asyncio.to_thread(_file_digests, path, need_sha256=sha256 is None)
+        payload_sha256 = sha256 or sha256_digest.hex()
+        headers = {
+            "content-type": content_type,
+            "content-length": str(size),
+            "content-md5": base64.b64encode(md5_digest).decode(),
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+            "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(payload_sha256)).decode(),
+        }
+        http = self._http()
+        request = http.build_request("PUT", self.object_url(key), headers=headers, content=_file_chunks(path))
+        self._signer.sign(request, payload_sha256)
+        response = await http.send(request)
+        if not response.is_success:
+            raise _error_from(response, "PUT", key)
+
     async def get_object(self, key: str) -> bytes | None:
         response = await self._send("GET", key, {"x-amz-checksum-mode": "ENABLED", "accept-encoding": "identity"})
         if response.status_code != 200:
@@ -303,6 +326,28 @@ class S3Client:
         if error.code in _MISSING:
             return None
         raise error
+
+
+def _file_digests(path: Path, *, need_sha256: bool) -> tuple[bytes, bytes, int]:
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    size = 0
+    with path.open("rb") as reader:
+        while chunk := reader.read(_FILE_CHUNK):
+            md5.update(chunk)
+            if need_sha256:
+                sha256.update(chunk)
+            size += len(chunk)
+    return md5.digest(), sha256.digest(), size
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    reader = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(reader.read, _FILE_CHUNK):
+            yield chunk
+    finally:
+        reader.close()
 
 
 async def _chunks(response: httpx.Response) -> AsyncIterator[bytes]:
