@@ -25,10 +25,12 @@ def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings, stats: 
             adaptive=settings.adaptive_schedule,
         )
         if await tasks.track(event, delay, settings.generation_timeout_seconds):
-            log.info("tracking_task", asset_id=str(event.asset_id), task_id=event.task_id, first_check_in=delay)
+            log.info("tracking_task", asset_id=str(event.asset_id), task_id=event.task_id, adopted=event.adopted)
 
     @durable_subscriber(broker, ProviderCallbackReceived, "poller-provider-callback", batch_size=64)
     async def on_callback(event: ProviderCallbackReceived) -> None:
         stats.callback_received()
-        if await tasks.check_now(event.asset_id):
+        if await tasks.callback_arrived(event.asset_id, event.task_id):
             log.info("callback_check_now", asset_id=str(event.asset_id), task_id=event.task_id)
+        else:
+            log.info("callback_kept_or_late", asset_id=str(event.asset_id), task_id=event.task_id)

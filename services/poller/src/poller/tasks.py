@@ -1,61 +1,127 @@
-"""The poller's task table. Claims use `FOR UPDATE SKIP LOCKED` plus a lease (`checking_until`),
-so that replicas share due tasks and no task is checked by two at once, not even when a callback
-asks for a check while one runs (`recheck`); outcomes are conditional on the task still pending,
-so each produces exactly one event."""
+"""The poller's task table, and the callbacks kept for tasks not tracked yet; this is their only writer.
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+Each method applies one transition of domain/task.py with a conditional update whose from-phases
+are the transition's own (`_in`). Claims use `FOR UPDATE SKIP LOCKED` plus a lease
+(`checking_until`, owned by one replica in `lease_owner`) so that replicas share due tasks and no
+task is checked by two at once, not even when a callback asks for a check while one runs
+(`recheck`). Outcomes produce their event in the same transaction, exactly once.
+"""
+
+from collections.abc import Collection
 from uuid import UUID
 
-from aistudio_contracts import Event, MediaType, Provider, TaskStarted
+import asyncpg
+
+from aistudio_contracts import Event, MediaType, Provider, TaskStarted, deadline_of
 from aistudio_runtime import Database, enqueue
+
+from .domain.task import (
+    CALLBACK_ARRIVED,
+    CHECK_AGAIN,
+    CLAIM,
+    FINISHING,
+    RENEW,
+    CheckAgain,
+    Outcome,
+    Phase,
+    TrackedTask,
+    Transition,
+    first_check_in,
+)
 
 SCHEMA = "poller"
 WAKEUP_CHANNEL = "poller_wakeup"
 
+__all__ = ["SCHEMA", "WAKEUP_CHANNEL", "Tasks", "TrackedTask"]
 
-@dataclass(frozen=True, slots=True)
-class TrackedTask:
-    asset_id: UUID
-    user_id: str
-    provider: Provider
-    media_type: MediaType
-    prompt: str
-    task_id: str
-    checks: int
-    consecutive_errors: int
-    deadline_at: datetime
+# How each phase is stored. `checking` is a pending row under a lease; to other replicas a lease that
+# ran out is `pending` again (claimable), while its owner may still renew it or end its check until
+# someone else claims the row (which changes `lease_owner`, so the owner's updates match nothing).
+_PHASE_SQL = {
+    Phase.PENDING: "(state = 'pending' AND (checking_until IS NULL OR checking_until < clock_timestamp()))",
+    Phase.CHECKING: "(state = 'pending' AND checking_until IS NOT NULL)",
+    Phase.DONE: "state = 'done'",
+}
+_LIVE = {Phase.PENDING, Phase.CHECKING}
+
+
+def _in(transition: Transition) -> str:
+    """The SQL condition "the row is in one of the transition's from-phases"."""
+    sources = transition.sources
+    if sources == _LIVE:
+        return "state = 'pending'"  # both live phases: the lease does not matter
+    return "(" + " OR ".join(_PHASE_SQL[phase] for phase in sorted(sources)) + ")"
+
+
+async def _lock_asset(conn: asyncpg.Connection, asset_id: UUID) -> None:
+    # Serialises track and an early callback for one asset, so neither misses the other's row.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))", str(asset_id))
+
+
+def _task(row: asyncpg.Record) -> TrackedTask:
+    return TrackedTask(
+        asset_id=row["asset_id"],
+        user_id=row["user_id"],
+        provider=Provider(row["provider"]),
+        media_type=MediaType(row["media_type"]),
+        prompt=row["prompt"],
+        task_id=row["task_id"],
+        checks=row["checks"],
+        consecutive_errors=row["consecutive_errors"],
+        deadline_at=row["deadline_at"],
+        result_found_at=row["result_found_at"],
+    )
 
 
 class Tasks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def track(self, event: TaskStarted, first_check_in: float, deadline_in: float) -> bool:
-        inserted = await self._db.pool.fetchval(
-            "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
-            " next_check_at, deadline_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8)"
-            " ON CONFLICT (asset_id) DO NOTHING RETURNING true",
-            event.asset_id,
-            event.user_id,
-            event.provider.value,
-            event.media_type.value,
-            event.prompt,
-            event.task_id,
-            first_check_in,
-            event.occurred_at + timedelta(seconds=deadline_in),
-        )
+    async def track(self, event: TaskStarted, first_check: float, timeout_seconds: float) -> bool:
+        """Start following a task, due after `first_check` seconds, or at once when its provider
+        already called back. The deadline is the job's own (`deadline_of`)."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await _lock_asset(conn, event.asset_id)
+            early = await conn.fetchval(
+                "DELETE FROM poller.early_callbacks WHERE asset_id = $1 RETURNING true", event.asset_id
+            )
+            delay = first_check_in(first_check, adopted=event.adopted, early_callback=bool(early))
+            inserted = await conn.fetchval(
+                "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
+                " next_check_at, deadline_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8)"
+                " ON CONFLICT (asset_id) DO NOTHING RETURNING true",
+                event.asset_id,
+                event.user_id,
+                event.provider.value,
+                event.media_type.value,
+                event.prompt,
+                event.task_id,
+                delay,
+                deadline_of(event, timeout_seconds),
+            )
         if inserted:
             await self.wake()
         return bool(inserted)
 
-    async def check_now(self, asset_id: UUID) -> bool:
-        moved = await self._db.pool.fetchval(
-            "UPDATE poller.tasks SET next_check_at = clock_timestamp(), recheck = checking_until IS NOT NULL"
-            " WHERE asset_id = $1 AND state = 'pending' RETURNING true",
-            asset_id,
-        )
+    async def callback_arrived(self, asset_id: UUID, task_id: str | None) -> bool:
+        """A pending task becomes due now; one being checked is checked again right after. A
+        callback for a task not tracked yet is kept for `track`. True when a tracked task moved."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await _lock_asset(conn, asset_id)
+            moved = await conn.fetchval(
+                "UPDATE poller.tasks SET next_check_at = clock_timestamp(), recheck = checking_until IS NOT NULL"
+                f" WHERE asset_id = $1 AND {_in(CALLBACK_ARRIVED)} RETURNING true",
+                asset_id,
+            )
+            if not moved:
+                await conn.execute(
+                    "INSERT INTO poller.early_callbacks (asset_id, task_id)"
+                    " SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM poller.tasks WHERE asset_id = $1)"
+                    " ON CONFLICT (asset_id) DO NOTHING",
+                    asset_id,
+                    task_id,
+                )
         if moved:
             await self.wake()
         return bool(moved)
@@ -63,33 +129,37 @@ class Tasks:
     async def wake(self) -> None:
         await self._db.pool.execute("SELECT pg_notify($1, '')", WAKEUP_CHANNEL)
 
-    async def claim_due(self, limit: int, lease_seconds: float) -> list[TrackedTask]:
+    async def claim_due(
+        self, limit: int, lease_seconds: float, owner: UUID, *, exclude: Collection[UUID] = ()
+    ) -> list[TrackedTask]:
+        """Due tasks for `owner` to check. `exclude`: what this replica is checking right now, so
+        it never claims its own check again, even if that check's lease ran out."""
         rows = await self._db.pool.fetch(
             "UPDATE poller.tasks SET checking_until = clock_timestamp() + make_interval(secs => $2),"
-            " recheck = false, checks = checks + 1"
+            " lease_owner = $3, recheck = false, checks = checks + 1"
             " WHERE asset_id IN (SELECT asset_id FROM poller.tasks"
-            "   WHERE state = 'pending' AND next_check_at <= clock_timestamp()"
-            "   AND (checking_until IS NULL OR checking_until < clock_timestamp())"
+            f"   WHERE {_in(CLAIM)} AND next_check_at <= clock_timestamp()"
+            "   AND NOT (asset_id = ANY($4::uuid[]))"
             "   ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
             " RETURNING asset_id, user_id, provider, media_type, prompt, task_id, checks, consecutive_errors,"
-            " deadline_at",
+            " deadline_at, result_found_at",
             limit,
             lease_seconds,
+            owner,
+            list(exclude),
         )
-        return [
-            TrackedTask(
-                asset_id=row["asset_id"],
-                user_id=row["user_id"],
-                provider=Provider(row["provider"]),
-                media_type=MediaType(row["media_type"]),
-                prompt=row["prompt"],
-                task_id=row["task_id"],
-                checks=row["checks"],
-                consecutive_errors=row["consecutive_errors"],
-                deadline_at=row["deadline_at"],
-            )
-            for row in rows
-        ]
+        return [_task(row) for row in rows]
+
+    async def renew(self, asset_id: UUID, owner: UUID, lease_seconds: float) -> bool:
+        """Extend `owner`'s lease while its check runs. False: the lease was lost (or the task ended)."""
+        renewed = await self._db.pool.fetchval(
+            "UPDATE poller.tasks SET checking_until = clock_timestamp() + make_interval(secs => $3)"
+            f" WHERE asset_id = $1 AND lease_owner = $2 AND {_in(RENEW)} RETURNING true",
+            asset_id,
+            owner,
+            lease_seconds,
+        )
+        return bool(renewed)
 
     async def seconds_until_next_due(self) -> float | None:
         value = await self._db.pool.fetchval(
@@ -98,27 +168,35 @@ class Tasks:
         )
         return None if value is None else max(float(value), 0.0)
 
-    async def check_again(self, asset_id: UUID, in_seconds: float, *, error: str | None = None) -> None:
-        await self._db.pool.execute(
-            "UPDATE poller.tasks SET checking_until = NULL,"
+    async def check_again(self, asset_id: UUID, owner: UUID, decision: CheckAgain) -> bool:
+        """End `owner`'s check without an outcome: due after the decision's delay (at once if a
+        callback came meanwhile). A check whose lease was lost changes nothing."""
+        updated = await self._db.pool.fetchval(
+            "UPDATE poller.tasks SET checking_until = NULL, lease_owner = NULL,"
             " next_check_at = CASE WHEN recheck THEN clock_timestamp()"
-            "   ELSE clock_timestamp() + make_interval(secs => $2) END,"
-            " consecutive_errors = CASE WHEN $3::text IS NULL THEN 0 ELSE consecutive_errors + 1 END,"
-            " last_error = COALESCE($3, last_error)"
-            " WHERE asset_id = $1 AND state = 'pending'",
+            "   ELSE clock_timestamp() + make_interval(secs => $3) END,"
+            " consecutive_errors = CASE WHEN $4::text IS NULL THEN 0 ELSE consecutive_errors + 1 END,"
+            " last_error = COALESCE($4, last_error),"
+            " result_found_at = CASE WHEN $5 THEN COALESCE(result_found_at, clock_timestamp())"
+            "   ELSE result_found_at END"
+            f" WHERE asset_id = $1 AND lease_owner = $2 AND {_in(CHECK_AGAIN)} RETURNING true",
             asset_id,
-            in_seconds,
-            error,
+            owner,
+            decision.delay,
+            decision.error,
+            decision.result_found,
         )
+        return bool(updated)
 
-    async def finish(self, asset_id: UUID, outcome: str, event: Event) -> bool:
+    async def finish(self, asset_id: UUID, outcome: Outcome, event: Event) -> bool:
+        """The task's one outcome and its event, in one transaction; False if it had ended already."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             done = await conn.fetchval(
                 "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
-                " checking_until = NULL"
-                " WHERE asset_id = $1 AND state = 'pending' RETURNING true",
+                " checking_until = NULL, lease_owner = NULL"
+                f" WHERE asset_id = $1 AND {_in(FINISHING[outcome])} RETURNING true",
                 asset_id,
-                outcome,
+                outcome.value,
             )
             if done:
                 await enqueue(conn, SCHEMA, event)

@@ -1,27 +1,37 @@
-"""Checks due tasks until each ends: ready (media in our custody), failed, or timed out."""
+"""Checks due tasks until each ends: ready (media in our custody), failed, or timed out.
+
+What an answer means is decided by domain/task.py; this module does the I/O around it: the
+status call, the download (streamed to a temporary file), the store, and the lease, which a
+check renews while it runs so that no other replica claims the task mid-check.
+"""
 
 import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import structlog
 
-from aistudio_contracts import FailureReason, GenerationCompleted, GenerationFailed, MediaType, StoredMedia
-from aistudio_providers import KieClient, MediaError, ProviderError, TaskState, TaskStatus, download_media
+from aistudio_contracts import MediaType, StoredMedia
+from aistudio_providers import KieClient, MediaError, ProviderError
+from aistudio_providers.media import download_media_file
 from aistudio_runtime import Database, get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 
-from .schedule import ProviderStats, after_error_delay, pending_check_delay
+from .domain import task as rules
+from .domain.task import CheckAgain, Decision, Finish, Outcome, Policy, TakeCustody
+from .schedule import ProviderStats
 from .settings import PollerSettings
 from .tasks import WAKEUP_CHANNEL, Tasks, TrackedTask
 
 log = get_logger(__name__)
 
-TIMEOUT_MESSAGE = "The provider did not finish in time, so the generation was stopped. It was not counted."
-LOST_RESULT_MESSAGE = "The provider finished but its result could not be retrieved. It was not counted."
+# Kept here too for callers of the old names.
+TIMEOUT_MESSAGE = rules.TIMEOUT_MESSAGE
+LOST_RESULT_MESSAGE = rules.LOST_RESULT_MESSAGE
 ALLOWED = {MediaType.IMAGE: ("image/png", "image/jpeg", "image/webp"), MediaType.VIDEO: ("video/mp4", "video/webm")}
 
 
@@ -43,9 +53,11 @@ class Tracker:
         self._kie = kie
         self._http = http
         self._media = media
+        # This replica's name on the leases it holds.
+        self.owner: UUID = uuid4()
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[UUID, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
@@ -62,7 +74,7 @@ class Tracker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self._running:
-            await asyncio.wait(self._running, timeout=self._settings.shutdown_grace_seconds)
+            await asyncio.wait(self._running.values(), timeout=self._settings.shutdown_grace_seconds)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(WAKEUP_CHANNEL, self._on_notify)
@@ -76,11 +88,9 @@ class Tracker:
             try:
                 self._wakeup.clear()
                 free = self._settings.max_concurrent_checks - len(self._running)
-                due = await self._tasks.claim_due(free, self._settings.check_lease_seconds) if free > 0 else []
+                due = await self._claim(free) if free > 0 else []
                 for task in due:
-                    running = asyncio.create_task(self._check_guarded(task))
-                    self._running.add(running)
-                    running.add_done_callback(self._running.discard)
+                    self._start_check(task)
                 if due and len(due) == free:
                     await asyncio.sleep(0)  # more may be due; let checks start first
                     continue
@@ -94,95 +104,106 @@ class Tracker:
                 log.warning("tracker_loop_error", error=repr(exc))
                 await asyncio.sleep(1.0)
 
+    async def _claim(self, limit: int) -> list[TrackedTask]:
+        # Never our own running checks, even one whose lease ran out while it was busy.
+        return await self._tasks.claim_due(
+            limit, self._settings.check_lease_seconds, self.owner, exclude=tuple(self._running)
+        )
+
+    def _start_check(self, task: TrackedTask) -> None:
+        running = asyncio.create_task(self._check_guarded(task))
+        self._running[task.asset_id] = running
+        running.add_done_callback(lambda _: self._running.pop(task.asset_id, None))
+
     async def _check_guarded(self, task: TrackedTask) -> None:
         async with self._slots:
             with structlog.contextvars.bound_contextvars(asset_id=str(task.asset_id), task_id=task.task_id):
+                renewing = asyncio.create_task(self._renew_lease(task.asset_id))
                 try:
                     await self.check(task)
                 except Exception as exc:
                     # The lease makes it due again later; a failing check never ends a job by itself.
                     log.warning("check_failed", error=repr(exc))
+                finally:
+                    renewing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await renewing
+
+    async def _renew_lease(self, asset_id: UUID) -> None:
+        """Keep the lease for as long as the check runs, renewing at a third of its length so that
+        two renewals may fail (a database blip) before another replica could claim the task."""
+        lease = self._settings.check_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await self._tasks.renew(asset_id, self.owner, lease):
+                    log.warning("lease_lost")
+                    return
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("lease_renewal_failed", error=repr(exc))
+
+    def _policy(self, task: TrackedTask) -> Policy:
+        return Policy(
+            interval=self._settings.poll_interval_seconds,
+            custody_grace_seconds=self._settings.custody_grace_seconds,
+            typical=self._stats.typical(task.provider),
+            adaptive=self._settings.adaptive_schedule,
+        )
 
     async def check(self, task: TrackedTask) -> None:
-        interval = self._settings.poll_interval_seconds
-        expired = datetime.now(UTC) >= task.deadline_at
+        policy = self._policy(task)
         try:
             status = await self._kie().status(task.provider, task.task_id)
         except ProviderError as error:
-            if expired:
-                await self._fail(task, FailureReason.TIMEOUT, TIMEOUT_MESSAGE)
-                return
-            delay = after_error_delay(task.consecutive_errors + 1, interval)
-            log.warning("status_check_failed", error=str(error), retry_in=delay)
-            await self._tasks.check_again(task.asset_id, delay, error=str(error)[:500])
+            decision = rules.after_status_error(task, str(error)[:500], datetime.now(UTC), policy)
+            log.warning("status_check_failed", error=str(error))
+            await self._apply(task, decision)
             return
         if status.finished:
             self._stats.task_finished(task.provider, status)
-        if status.state is TaskState.SUCCEEDED:
-            await self._take_custody(task, status, expired)
-        elif status.state is TaskState.FAILED:
-            failure = status.failure
-            reason = failure.reason if failure else FailureReason.PROVIDER_ERROR
-            message = failure.user_message if failure else "The provider failed to produce a result."
-            await self._fail(task, reason, message)
-        elif expired:
-            await self._fail(task, FailureReason.TIMEOUT, TIMEOUT_MESSAGE)
-        else:
-            typical = self._stats.typical(task.provider)
-            delay = pending_check_delay(
-                interval, task.checks, typical=typical, adaptive=self._settings.adaptive_schedule
-            )
-            await self._tasks.check_again(task.asset_id, delay)
+        decision = rules.after_status(task, status, datetime.now(UTC), policy)
+        if isinstance(decision, TakeCustody):
+            after = await self._take_custody(task, decision.origin_url, policy)
+            if after is None:
+                return
+            decision = after
+        await self._apply(task, decision)
 
-    async def _take_custody(self, task: TrackedTask, status: TaskStatus, expired: bool) -> None:
-        if not status.result_urls:
-            await self._fail(task, FailureReason.PROVIDER_ERROR, LOST_RESULT_MESSAGE)
-            return
-        origin = status.result_urls[0]
+    async def _take_custody(self, task: TrackedTask, origin: str, policy: Policy) -> Decision | None:
+        """Download the result and put it in our store, then complete the task (None). If that
+        fails, what the rules say about it: retry within the custody grace, or a lost result.
+        A database error while completing propagates: the lease running out retries the check."""
         limit = self._settings.video_max_bytes if task.media_type is MediaType.VIDEO else self._settings.image_max_bytes
         try:
-            downloaded = await download_media(
+            async with download_media_file(
                 self._http(), origin, max_bytes=limit, allowed_types=ALLOWED[task.media_type]
-            )
+            ) as downloaded:
+                now = datetime.now(UTC)
+                key = media_key(task.asset_id, downloaded.content_type, year=now.year, month=now.month)
+                try:
+                    await self._media.put_file(key, downloaded.path, downloaded.content_type, sha256=downloaded.sha256)
+                except Exception as exc:  # any store: local disk, S3 over HTTP
+                    log.warning("media_store_failed", error=repr(exc))
+                    return rules.after_custody_error(task, f"store: {exc!r}"[:500], datetime.now(UTC), policy)
+                media = StoredMedia(
+                    storage_key=key,
+                    content_type=downloaded.content_type,
+                    size_bytes=downloaded.size,
+                    sha256=downloaded.sha256,
+                    origin_url=origin,
+                )
         except MediaError as error:
-            if error.retryable and not expired:
-                delay = after_error_delay(task.consecutive_errors + 1, min(self._settings.poll_interval_seconds, 10))
-                await self._tasks.check_again(task.asset_id, delay, error=str(error))
-                return
-            log.error("result_download_failed", error=str(error), origin=origin)
-            await self._fail(task, FailureReason.PROVIDER_ERROR, LOST_RESULT_MESSAGE)
-            return
-        now = datetime.now(UTC)
-        key = media_key(task.asset_id, downloaded.content_type, year=now.year, month=now.month)
-        await self._media.put(key, downloaded.data, downloaded.content_type)
-        completed = GenerationCompleted(
-            correlation_id=task.asset_id,
-            asset_id=task.asset_id,
-            user_id=task.user_id,
-            provider=task.provider,
-            media_type=task.media_type,
-            prompt=task.prompt,
-            task_id=task.task_id,
-            media=StoredMedia(
-                storage_key=key,
-                content_type=downloaded.content_type,
-                size_bytes=downloaded.size,
-                sha256=downloaded.sha256,
-                origin_url=origin,
-            ),
-        )
-        if await self._tasks.finish(task.asset_id, "completed", completed):
-            log.info("generation_completed", checks=task.checks, size=downloaded.size)
+            log.warning("result_download_failed", error=str(error), origin=origin, retryable=error.retryable)
+            return rules.after_download_error(task, str(error), error.retryable, datetime.now(UTC), policy)
+        completed = rules.completed(task, media)
+        if await self._tasks.finish(task.asset_id, Outcome.COMPLETED, completed):
+            late = datetime.now(UTC) >= task.deadline_at
+            log.info("generation_completed", checks=task.checks, size=media.size_bytes, after_deadline=late)
+        return None
 
-    async def _fail(self, task: TrackedTask, reason: FailureReason, message: str) -> None:
-        failed = GenerationFailed(
-            correlation_id=task.asset_id,
-            asset_id=task.asset_id,
-            user_id=task.user_id,
-            provider=task.provider,
-            reason=reason,
-            message=message,
-            task_id=task.task_id,
-        )
-        if await self._tasks.finish(task.asset_id, "failed", failed):
-            log.warning("generation_failed", reason=reason, checks=task.checks)
+    async def _apply(self, task: TrackedTask, decision: Decision) -> None:
+        if isinstance(decision, Finish):
+            if await self._tasks.finish(task.asset_id, decision.outcome, rules.failed(task, decision)):
+                log.warning("generation_failed", reason=decision.reason, outcome=decision.outcome, checks=task.checks)
+        elif isinstance(decision, CheckAgain):
+            await self._tasks.check_again(task.asset_id, self.owner, decision)

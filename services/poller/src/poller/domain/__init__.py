@@ -1,0 +1,1 @@
+"""The poller's rules, free of brokers, web frameworks and SQL."""

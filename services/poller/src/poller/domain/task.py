@@ -1,0 +1,199 @@
+"""The life of one provider task as the poller follows it, and what each check's answer means.
+
+    (TaskStarted) ──track──▶ pending ──claim──▶ checking ──check_again──▶ pending
+                                │                  │
+                                │                  ├─complete──▶ done (completed)
+                                └──────────────────┼─fail──────▶ done (failed)
+                                                   └─expire────▶ done (timed_out)
+
+`checking` is `pending` under a live lease: one replica owns the check and renews the lease
+while it runs (a large download can take minutes), so no other replica starts a second one.
+A callback makes a pending task due now and a checking one due again as soon as its check
+ends (`recheck`); a callback that comes before the task is tracked is kept and applied by
+`track`. Every outcome leaves the task `done` exactly once, emitting its one event.
+
+The rules are plain functions of the task and the time: the tracker asks them what to do and
+the repository (tasks.py, the table's only writer) applies the transition they name.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from aistudio_contracts import (
+    FailureReason,
+    GenerationCompleted,
+    GenerationFailed,
+    MediaType,
+    Provider,
+    StoredMedia,
+)
+from aistudio_providers import TaskState, TaskStatus
+
+from ..schedule import after_error_delay, pending_check_delay
+
+TIMEOUT_MESSAGE = "The provider did not finish in time, so the generation was stopped. It was not counted."
+LOST_RESULT_MESSAGE = "The provider finished but its result could not be retrieved. It was not counted."
+PROVIDER_FAILED_MESSAGE = "The provider failed to produce a result."
+# Retries of a result we already know exists (download, store) back off from at most this.
+CUSTODY_RETRY_SECONDS = 10.0
+
+
+class Phase(StrEnum):
+    PENDING = "pending"  # waiting for its next check
+    CHECKING = "checking"  # leased by one replica while it checks
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    name: str
+    sources: frozenset[Phase]
+    target: Phase
+
+
+TRACK = Transition("track", frozenset(), Phase.PENDING)
+CLAIM = Transition("claim", frozenset({Phase.PENDING}), Phase.CHECKING)
+RENEW = Transition("renew", frozenset({Phase.CHECKING}), Phase.CHECKING)
+CHECK_AGAIN = Transition("check_again", frozenset({Phase.CHECKING}), Phase.PENDING)
+# A callback moves nothing between phases: it only changes when the next check happens.
+CALLBACK_ARRIVED = Transition("callback_arrived", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.PENDING)
+# An outcome is taken from either live phase: a lease that ran out must not keep a result from the user.
+COMPLETE = Transition("complete", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
+FAIL = Transition("fail", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
+EXPIRE = Transition("expire", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
+
+FINISHING: dict[Outcome, Transition] = {Outcome.COMPLETED: COMPLETE, Outcome.FAILED: FAIL, Outcome.TIMED_OUT: EXPIRE}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedTask:
+    """A claimed task: what the check needs to know about it."""
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    media_type: MediaType
+    prompt: str
+    task_id: str
+    checks: int
+    consecutive_errors: int
+    deadline_at: datetime
+    # Set once a check found the result made: from then on the rules are about custody.
+    result_found_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    interval: float
+    # After the deadline, how long custody of a result already found is still retried.
+    custody_grace_seconds: float
+    typical: float | None = None
+    adaptive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAgain:
+    delay: float
+    error: str | None = None
+    result_found: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TakeCustody:
+    origin_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    outcome: Outcome
+    reason: FailureReason
+    message: str
+
+
+Decision = CheckAgain | TakeCustody | Finish
+
+EXPIRED = Finish(Outcome.TIMED_OUT, FailureReason.TIMEOUT, TIMEOUT_MESSAGE)
+LOST = Finish(Outcome.FAILED, FailureReason.PROVIDER_ERROR, LOST_RESULT_MESSAGE)
+
+
+def custody_deadline(task: TrackedTask, policy: Policy) -> datetime:
+    return task.deadline_at + timedelta(seconds=policy.custody_grace_seconds)
+
+
+def after_status(task: TrackedTask, status: TaskStatus, now: datetime, policy: Policy) -> Decision:
+    """What the provider's answer means. A result made in time or late is taken: the user gets it."""
+    if status.state is TaskState.SUCCEEDED:
+        return TakeCustody(status.result_urls[0]) if status.result_urls else LOST
+    if status.state is TaskState.FAILED:
+        failure = status.failure
+        if failure is None:
+            return Finish(Outcome.FAILED, FailureReason.PROVIDER_ERROR, PROVIDER_FAILED_MESSAGE)
+        return Finish(Outcome.FAILED, failure.reason, failure.user_message)
+    if now >= task.deadline_at:
+        return EXPIRED
+    delay = pending_check_delay(policy.interval, task.checks, typical=policy.typical, adaptive=policy.adaptive)
+    return CheckAgain(delay)
+
+
+def after_status_error(task: TrackedTask, error: str, now: datetime, policy: Policy) -> Decision:
+    """A failing status check never ends a job by itself before the deadline; it backs off."""
+    if task.result_found_at is not None:
+        return after_custody_error(task, error, now, policy)
+    if now >= task.deadline_at:
+        return EXPIRED
+    return CheckAgain(after_error_delay(task.consecutive_errors + 1, policy.interval), error=error)
+
+
+def after_download_error(task: TrackedTask, error: str, retryable: bool, now: datetime, policy: Policy) -> Decision:
+    """The result exists: a download that may work later is retried through the custody grace."""
+    if not retryable:
+        return LOST
+    return after_custody_error(task, error, now, policy)
+
+
+def after_custody_error(task: TrackedTask, error: str, now: datetime, policy: Policy) -> Decision:
+    """Our own store or database failed while taking a result that exists: never the user's loss
+    until the grace after the deadline is over."""
+    if now >= custody_deadline(task, policy):
+        return LOST
+    delay = after_error_delay(task.consecutive_errors + 1, min(policy.interval, CUSTODY_RETRY_SECONDS))
+    return CheckAgain(delay, error=error, result_found=True)
+
+
+def first_check_in(scheduled: float, *, adopted: bool, early_callback: bool) -> float:
+    """A task whose provider already called back (adopted from a callback, or a callback kept
+    from before it was tracked) is due at once; any other waits for its scheduled first check."""
+    return 0.0 if adopted or early_callback else scheduled
+
+
+def completed(task: TrackedTask, media: StoredMedia) -> GenerationCompleted:
+    return GenerationCompleted(
+        correlation_id=task.asset_id,
+        asset_id=task.asset_id,
+        user_id=task.user_id,
+        provider=task.provider,
+        media_type=task.media_type,
+        prompt=task.prompt,
+        task_id=task.task_id,
+        media=media,
+    )
+
+
+def failed(task: TrackedTask, finish: Finish) -> GenerationFailed:
+    return GenerationFailed(
+        correlation_id=task.asset_id,
+        asset_id=task.asset_id,
+        user_id=task.user_id,
+        provider=task.provider,
+        reason=finish.reason,
+        message=finish.message,
+        task_id=task.task_id,
+    )
