@@ -1,8 +1,10 @@
-"""The catalog follows lifecycle events idempotently and in any order; a finished asset never moves back."""
+"""The catalog follows lifecycle events idempotently and in any order, and settles each outcome once."""
 
 import asyncio
+import json
 from typing import Any
 
+import asyncpg
 import nats
 import pytest
 
@@ -15,6 +17,7 @@ from aistudio_contracts import (
     Provider,
     StoredMedia,
     TaskStarted,
+    subjects,
 )
 
 from .conftest import Api
@@ -73,10 +76,40 @@ async def test_a_late_task_started_and_a_late_failure_do_not_move_a_ready_asset(
     assert settled["resultUrl"]
 
 
-async def test_a_failed_asset_stays_failed_when_a_completion_arrives_later(api: Api, nats_url: str) -> None:
+async def _settlements(database_url: str, asset_id: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT payload FROM gateway.outbox WHERE subject = $1 ORDER BY id", subjects.GENERATION_SETTLED
+        )
+    finally:
+        await conn.close()
+    payloads = [json.loads(bytes(row["payload"])) for row in rows]
+    return [payload for payload in payloads if payload["asset_id"] == asset_id]
+
+
+async def test_a_completion_after_the_failure_is_delivered_late_and_never_charged(
+    api: Api, nats_url: str, database_url: str
+) -> None:
     asset = (await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("bob"))).json()
     _, completed, failed = _events(asset["id"], "bob")
-    await _publish(nats_url, failed, failed, completed)
-    settled = await _settled(api, "bob", asset["id"])
-    assert settled["status"] == "error" and settled["errorCode"] == "timeout"
-    assert settled["resultUrl"] is None
+    await _publish(nats_url, failed, failed)
+    assert (await _settled(api, "bob", asset["id"]))["status"] == "error"
+    await _publish(nats_url, completed, completed)
+    for _ in range(100):
+        shown = (await api.client.get(f"/api/ai/media/{asset['id']}", headers=api.auth("bob"))).json()
+        if shown["status"] == "ready":
+            break
+        await asyncio.sleep(0.1)
+    assert shown["status"] == "ready" and shown["resultUrl"] and shown["errorCode"] is None
+    verdicts = [(s["outcome"], s["charged"], s["late"]) for s in await _settlements(database_url, asset["id"])]
+    assert verdicts == [("error", False, False), ("ready", False, True)]
+
+
+async def test_a_ready_asset_is_settled_charged_exactly_once(api: Api, nats_url: str, database_url: str) -> None:
+    asset = (await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("carol"))).json()
+    _, completed, failed = _events(asset["id"], "carol")
+    await _publish(nats_url, completed, completed, failed)
+    assert (await _settled(api, "carol", asset["id"]))["status"] == "ready"
+    verdicts = [(s["outcome"], s["charged"]) for s in await _settlements(database_url, asset["id"])]
+    assert verdicts == [("ready", True)]

@@ -28,12 +28,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     configure_logging("gateway", settings.log_level, settings.log_format)
     broker = create_broker(settings.nats_url, name="gateway", graceful_timeout=settings.shutdown_grace_seconds)
     runtime = ServiceRuntime(settings, "gateway", broker)
-    catalog = Catalog(runtime)
+    catalog = Catalog(runtime, generation_timeout_seconds=settings.generation_timeout_seconds)
     handlers.register(broker, catalog)
-    sweeper = StuckAssetSweeper(
-        catalog,
-        max_age=timedelta(seconds=settings.generation_timeout_seconds + settings.stuck_asset_grace_seconds),
-    )
+    sweeper = StuckAssetSweeper(catalog, grace=timedelta(seconds=settings.stuck_asset_grace_seconds))
     gateway = Gateway(
         settings=settings,
         catalog=catalog,

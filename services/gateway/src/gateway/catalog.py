@@ -1,23 +1,39 @@
 """The media catalog in Postgres: the gateway's own `gateway.media_assets`.
 
-Every update is conditional on the asset still processing, so that redelivered or late events
-never move a terminal asset; each change is appended to `asset_changes` and announced with
-NOTIFY for the live views.
+The catalog is the one authority on a generation's outcome (see domain/lifecycle.py): each
+move is a conditional update whose from-statuses come from the lifecycle, handled once per
+event (inbox), and a move that settles the outcome writes GenerationSettled to the outbox in
+the same transaction. Each change is appended to `asset_changes` and announced with NOTIFY
+for the live views.
 """
 
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from aistudio_contracts import Event, GenerationRequested
+from aistudio_contracts import (
+    AssetStatus,
+    CaptionFailed,
+    CaptionGenerated,
+    FailureReason,
+    GenerationCompleted,
+    GenerationRequested,
+    GenerationSettled,
+    Provider,
+    ProviderCallbackReceived,
+    TaskStarted,
+)
 from aistudio_runtime import Database, enqueue, first_delivery
 from aistudio_runtime.outbox import channel_for
 
+from .domain import lifecycle
 from .domain.requests import GenerationSpec
 
 SCHEMA = "gateway"
@@ -50,8 +66,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 class Catalog:
-    def __init__(self, db: Database) -> None:
+    """The only writer of `gateway.media_assets`; each method is one named move of the lifecycle."""
+
+    def __init__(self, db: Database, *, generation_timeout_seconds: float) -> None:
         self._db = db
+        self._timeout_seconds = generation_timeout_seconds
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -69,8 +88,17 @@ class Catalog:
             key,
         )
 
+    def new_deadline(self) -> datetime:
+        """The one deadline of a job accepted now; every service works to it."""
+        return datetime.now(UTC) + timedelta(seconds=self._timeout_seconds)
+
     async def create(
-        self, asset_id: UUID, user_id: str, spec: GenerationSpec, idempotency_key: str | None
+        self,
+        asset_id: UUID,
+        user_id: str,
+        spec: GenerationSpec,
+        idempotency_key: str | None,
+        deadline_at: datetime,
     ) -> asyncpg.Record | None:
         """Store the asset and its GenerationRequested in one transaction; None if the key was taken meanwhile."""
         event = GenerationRequested(
@@ -82,14 +110,15 @@ class Catalog:
             prompt=spec.prompt,
             aspect_ratio=spec.aspect_ratio,
             reference_image_url=spec.reference_image_url,
+            deadline_at=deadline_at,
         )
         # The hot path of every accepted request, so one statement (atomic on its own): the asset,
         # its event in the outbox, the change for live views, and the two wake-ups.
         return await self.pool.fetchrow(
             "WITH asset AS ("
             "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
-            "  reference_image_url, aspect_ratio, idempotency_key, request_hash)"
-            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)"
+            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at)"
+            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15)"
             f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
             " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload)"
             "  SELECT $10, $11, $12 FROM asset RETURNING id),"
@@ -112,6 +141,7 @@ class Catalog:
             event.to_json(),
             channel_for(SCHEMA),
             CHANGES_CHANNEL,
+            event.deadline_at,
         )
 
     async def gallery(
@@ -144,24 +174,179 @@ class Catalog:
         next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more and page else None
         return GalleryPage(page, next_cursor)
 
-    async def apply(
-        self,
-        consumer: str,
-        event: Event,
-        sql: str,
-        *args: Any,
-        follow_up: tuple[Event, ...] = (),
-    ) -> bool:
-        """Run one conditional update for an event, exactly once per (consumer, event)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await first_delivery(conn, SCHEMA, consumer, event.event_id):
+    async def record_task(self, event: TaskStarted) -> bool:
+        """The provider accepted a task for a processing asset (shown; settles nothing)."""
+        async with self._once("task-started", event.event_id) as conn:
+            if conn is None:
                 return False
-            row = await conn.fetchrow(sql, *args)
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3, updated_at = now()"
+                " WHERE id = $1 AND status = ANY($4::text[]) RETURNING id, user_id",
+                event.asset_id,
+                event.task_id,
+                event.provider.value,
+                lifecycle.RECORD_TASK.from_values,
+            )
             if row is None:
                 return False
-            await enqueue(conn, SCHEMA, *follow_up)
             await self.record_change(conn, row["user_id"], row["id"])
             return True
+
+    async def complete(self, event: GenerationCompleted) -> lifecycle.Move | None:
+        """Media is in our custody: the asset becomes ready (late, and then uncharged, if it had failed)."""
+        async with self._once("generation-completed", event.event_id) as conn:
+            if conn is None:
+                return None
+            move = await self._move_for(conn, event.asset_id, lifecycle.completion_from)
+            if move is None:
+                return None
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET status = $8, provider = $2,"
+                " provider_task_id = COALESCE($3, provider_task_id), result_storage_key = $4,"
+                " result_content_type = $5, result_origin_url = $6, completed_at = $7, updated_at = now(),"
+                " error_code = NULL, error_message = NULL, charged = $9, delivered_late = $10,"
+                " caption_status = CASE WHEN caption_status = ANY($11::text[]) THEN 'pending' ELSE caption_status END"
+                " WHERE id = $1 AND status = ANY($12::text[]) RETURNING id, user_id",
+                event.asset_id,
+                event.provider.value,
+                event.task_id,
+                event.media.storage_key,
+                event.media.content_type,
+                event.media.origin_url,
+                event.occurred_at,
+                move.to.value,
+                move.charged,
+                move.late,
+                lifecycle.values(lifecycle.CAPTION_PENDING_FROM),
+                move.from_values,
+            )
+            return await self._settled(conn, row, move, reason=None)
+
+    async def fail(
+        self, asset_id: UUID, reason: FailureReason, message: str, *, consumer: str, event_id: UUID
+    ) -> lifecycle.Move | None:
+        """The generation ended without media: the asset shows the error and its unit goes back."""
+        async with self._once(consumer, event_id) as conn:
+            if conn is None:
+                return None
+            return await self._fail(conn, asset_id, reason, message)
+
+    async def expire_overdue(self, grace: timedelta, reason: FailureReason, message: str, limit: int = 200) -> int:
+        """Fail what is still processing past its deadline plus `grace` (the catalog's own backstop)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = await conn.fetch(
+                "SELECT id FROM gateway.media_assets WHERE status = 'processing'"
+                " AND COALESCE(deadline_at, created_at + make_interval(secs => $2)) < now() - $1::interval"
+                " ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+                grace,
+                self._timeout_seconds,
+                limit,
+            )
+            failed = 0
+            for row in ids:
+                failed += await self._fail(conn, row["id"], reason, message) is not None
+            return failed
+
+    async def caption_generated(self, event: CaptionGenerated) -> bool:
+        async with self._once("caption-generated", event.event_id) as conn:
+            if conn is None:
+                return False
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET caption = $2, caption_status = 'ready', updated_at = now()"
+                " WHERE id = $1 AND caption_status = ANY($3::text[]) RETURNING id, user_id",
+                event.asset_id,
+                event.caption,
+                lifecycle.values(lifecycle.CAPTION_READY_FROM),
+            )
+            return await self._changed(conn, row)
+
+    async def caption_failed(self, event: CaptionFailed) -> bool:
+        async with self._once("caption-failed", event.event_id) as conn:
+            if conn is None:
+                return False
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET caption_status = 'failed', updated_at = now()"
+                " WHERE id = $1 AND caption_status = ANY($2::text[]) RETURNING id, user_id",
+                event.asset_id,
+                lifecycle.values(lifecycle.CAPTION_FAILED_FROM),
+            )
+            return await self._changed(conn, row)
+
+    async def record_callback(self, asset_id: UUID, task_id: str | None, payload: dict[str, Any]) -> bool:
+        """A provider called back for the asset: pass it on (a hint to check now, and the task's id
+        for a job whose submitter crashed). False when there is no such asset."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            provider = await conn.fetchval("SELECT provider FROM gateway.media_assets WHERE id = $1", asset_id)
+            if provider is None:
+                return False
+            event = ProviderCallbackReceived(
+                correlation_id=asset_id,
+                asset_id=asset_id,
+                provider=Provider(provider),
+                task_id=task_id,
+                payload=payload,
+            )
+            await enqueue(conn, SCHEMA, event)
+            return True
+
+    @contextlib.asynccontextmanager
+    async def _once(self, consumer: str, event_id: UUID) -> AsyncIterator[asyncpg.Connection | None]:
+        """A transaction in which the event is handled once per consumer (None: handled before)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn if await first_delivery(conn, SCHEMA, consumer, event_id) else None
+
+    async def _move_for(
+        self,
+        conn: asyncpg.Connection,
+        asset_id: UUID,
+        decide: Callable[[AssetStatus], lifecycle.Move | None],
+    ) -> lifecycle.Move | None:
+        status = await conn.fetchval("SELECT status FROM gateway.media_assets WHERE id = $1 FOR UPDATE", asset_id)
+        return None if status is None else decide(AssetStatus(status))
+
+    async def _fail(
+        self, conn: asyncpg.Connection, asset_id: UUID, reason: FailureReason, message: str
+    ) -> lifecycle.Move | None:
+        move = await self._move_for(conn, asset_id, lifecycle.failure_from)
+        if move is None:
+            return None
+        row = await conn.fetchrow(
+            "UPDATE gateway.media_assets SET status = $2, error_code = $3, error_message = $4, charged = $5,"
+            " completed_at = now(), updated_at = now() WHERE id = $1 AND status = ANY($6::text[])"
+            " RETURNING id, user_id",
+            asset_id,
+            move.to.value,
+            reason.value,
+            message,
+            move.charged,
+            move.from_values,
+        )
+        return await self._settled(conn, row, move, reason=reason)
+
+    async def _settled(
+        self, conn: asyncpg.Connection, row: asyncpg.Record | None, move: lifecycle.Move, reason: FailureReason | None
+    ) -> lifecycle.Move | None:
+        if row is None:
+            return None
+        if move.charged is not None:
+            settled = GenerationSettled(
+                correlation_id=row["id"],
+                asset_id=row["id"],
+                user_id=row["user_id"],
+                outcome="ready" if move.to is AssetStatus.READY else "error",
+                charged=move.charged,
+                reason=reason,
+                late=move.late,
+            )
+            await enqueue(conn, SCHEMA, settled)
+        await self.record_change(conn, row["user_id"], row["id"])
+        return move
+
+    async def _changed(self, conn: asyncpg.Connection, row: asyncpg.Record | None) -> bool:
+        if row is None:
+            return False
+        await self.record_change(conn, row["user_id"], row["id"])
+        return True
 
     async def record_change(self, conn: asyncpg.Connection, user_id: str, asset_id: UUID) -> None:
         seq = await conn.fetchval(

@@ -1,83 +1,62 @@
-"""Keeps the catalog current from the lifecycle events (idempotent, order-tolerant)."""
+"""Keeps the catalog current from the lifecycle events: each event is one named move of the catalog."""
 
 from faststream.nats import NatsBroker
 
 from aistudio_contracts import (
     CaptionFailed,
     CaptionGenerated,
+    FailureReason,
     GenerationCompleted,
     GenerationFailed,
+    MessageDeadLettered,
     TaskStarted,
 )
-from aistudio_runtime import durable_subscriber
+from aistudio_runtime import durable_subscriber, get_logger
 
 from .catalog import Catalog
 
-_RETURNING = " RETURNING id, user_id"
+log = get_logger(__name__)
+
+DEAD_LETTER_MESSAGE = (
+    "Something went wrong on our side while processing this generation, so it was stopped. "
+    "It was not counted against your quota; please try again."
+)
 
 
 def register(broker: NatsBroker, catalog: Catalog) -> None:
     @durable_subscriber(broker, TaskStarted, "gateway-task-started")
     async def on_task_started(event: TaskStarted) -> None:
-        await catalog.apply(
-            "task-started",
-            event,
-            "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3, updated_at = now()"
-            " WHERE id = $1 AND status = 'processing'" + _RETURNING,
-            event.asset_id,
-            event.task_id,
-            event.provider.value,
-        )
+        await catalog.record_task(event)
 
     @durable_subscriber(broker, GenerationCompleted, "gateway-generation-completed")
     async def on_completed(event: GenerationCompleted) -> None:
-        await catalog.apply(
-            "generation-completed",
-            event,
-            "UPDATE gateway.media_assets SET status = 'ready', provider = $2,"
-            " provider_task_id = COALESCE($3, provider_task_id), result_storage_key = $4,"
-            " result_content_type = $5, result_origin_url = $6, completed_at = $7, updated_at = now(),"
-            " caption_status = CASE WHEN caption_status = 'none' THEN 'pending' ELSE caption_status END"
-            " WHERE id = $1 AND status = 'processing'" + _RETURNING,
-            event.asset_id,
-            event.provider.value,
-            event.task_id,
-            event.media.storage_key,
-            event.media.content_type,
-            event.media.origin_url,
-            event.occurred_at,
-        )
+        move = await catalog.complete(event)
+        if move is not None and move.late:
+            log.warning("generation_delivered_late", asset_id=str(event.asset_id), charged=False)
 
     @durable_subscriber(broker, GenerationFailed, "gateway-generation-failed")
     async def on_failed(event: GenerationFailed) -> None:
-        await catalog.apply(
-            "generation-failed",
-            event,
-            "UPDATE gateway.media_assets SET status = 'error', error_code = $2, error_message = $3,"
-            " completed_at = $4, updated_at = now() WHERE id = $1 AND status = 'processing'" + _RETURNING,
-            event.asset_id,
-            event.reason.value,
-            event.message,
-            event.occurred_at,
+        await catalog.fail(
+            event.asset_id, event.reason, event.message, consumer="generation-failed", event_id=event.event_id
         )
+
+    @durable_subscriber(broker, MessageDeadLettered, "gateway-message-dead-lettered")
+    async def on_dead_lettered(event: MessageDeadLettered) -> None:
+        if event.asset_id is None:
+            return
+        if await catalog.fail(
+            event.asset_id,
+            FailureReason.INTERNAL_ERROR,
+            DEAD_LETTER_MESSAGE,
+            consumer="message-dead-lettered",
+            event_id=event.event_id,
+        ):
+            log.error("generation_failed_by_dead_letter", asset_id=str(event.asset_id), durable=event.durable)
 
     @durable_subscriber(broker, CaptionGenerated, "gateway-caption-generated")
     async def on_caption(event: CaptionGenerated) -> None:
-        await catalog.apply(
-            "caption-generated",
-            event,
-            "UPDATE gateway.media_assets SET caption = $2, caption_status = 'ready', updated_at = now()"
-            " WHERE id = $1" + _RETURNING,
-            event.asset_id,
-            event.caption,
-        )
+        await catalog.caption_generated(event)
 
     @durable_subscriber(broker, CaptionFailed, "gateway-caption-failed")
     async def on_caption_failed(event: CaptionFailed) -> None:
-        await catalog.apply(
-            "caption-failed",
-            event,
-            "UPDATE gateway.media_assets SET caption_status = 'failed', updated_at = now()"
-            " WHERE id = $1 AND caption_status <> 'ready'" + _RETURNING,
-            event.asset_id,
-        )
+        await catalog.caption_failed(event)

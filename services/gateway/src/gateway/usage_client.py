@@ -1,5 +1,6 @@
 """The gateway's side of the request/reply exchange with the usage service."""
 
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -40,8 +41,9 @@ class UsageClient:
         except Exception as exc:
             raise UsageUnavailable(f"usage service did not answer: {exc!r}") from exc
 
-    async def reserve(self, request_id: UUID, user_id: str) -> QuotaReservation:
-        return await self._ask(ReserveQuota(request_id=request_id, user_id=user_id), QuotaReservation)
+    async def reserve(self, request_id: UUID, user_id: str, deadline_at: datetime) -> QuotaReservation:
+        request = ReserveQuota(request_id=request_id, user_id=user_id, deadline_at=deadline_at)
+        return await self._ask(request, QuotaReservation)
 
     async def release(self, request_id: UUID, user_id: str) -> UsageSummary:
         return await self._ask(ReleaseQuota(request_id=request_id, user_id=user_id), UsageSummary)

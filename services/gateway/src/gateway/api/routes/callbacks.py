@@ -6,11 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 
-from aistudio_contracts import Provider, ProviderCallbackReceived
+from aistudio_contracts import Provider
 from aistudio_providers import parse_callback, verify_callback_token, verify_kie_signature
-from aistudio_runtime import enqueue, get_logger
+from aistudio_runtime import get_logger
 
-from ...catalog import SCHEMA
 from ..deps import GatewayDep
 from ..errors import ApiError
 
@@ -36,21 +35,14 @@ async def kie_callback(
         settings.kie_callback_hmac_key.get_secret_value(), info.task_id or "", x_webhook_timestamp, x_webhook_signature
     ):
         raise ApiError(401, {"error": "Unauthorized", "message": "Bad callback signature"})
-    provider = await gateway.catalog.pool.fetchval("SELECT provider FROM gateway.media_assets WHERE id = $1", asset_id)
-    if provider is None:
-        raise ApiError(404, {"error": "Media asset not found"})
     try:
         payload = json.loads(body)
     except ValueError:
         payload = {"unreadable": body[:1000].decode(errors="replace")}
-    event = ProviderCallbackReceived(
-        correlation_id=asset_id,
-        asset_id=asset_id,
-        provider=Provider(provider),
-        task_id=info.task_id,
-        payload=payload if isinstance(payload, dict) else {"body": payload},
+    recorded = await gateway.catalog.record_callback(
+        asset_id, info.task_id, payload if isinstance(payload, dict) else {"body": payload}
     )
-    async with gateway.catalog.pool.acquire() as conn, conn.transaction():
-        await enqueue(conn, SCHEMA, event)
+    if not recorded:
+        raise ApiError(404, {"error": "Media asset not found"})
     log.info("provider_callback", asset_id=str(asset_id), task_id=info.task_id, state=info.state)
     return {"code": 200, "msg": "received"}

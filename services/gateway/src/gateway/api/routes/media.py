@@ -82,11 +82,12 @@ async def generate_media(
     else:
         asset_id = uuid4()
 
-    reservation = await gateway.usage.reserve(asset_id, user.user_id)
+    deadline_at = gateway.catalog.new_deadline()
+    reservation = await gateway.usage.reserve(asset_id, user.user_id, deadline_at)
     if not reservation.granted:
         raise _limit_reached(reservation.usage.limit)
     try:
-        row = await gateway.catalog.create(asset_id, user.user_id, spec, key)
+        row = await gateway.catalog.create(asset_id, user.user_id, spec, key, deadline_at)
     except BaseException:
         # The asset was not stored: give the unit back now (the usage sweeper would, later).
         with contextlib.suppress(Exception):
