@@ -60,12 +60,21 @@ async def test_a_refused_connection_is_retried_three_times() -> None:
     assert len(attempts) == 3
 
 
+@pytest.mark.parametrize("fault", ["500", "501", "http500"])
+async def test_an_error_code_in_the_envelope_with_no_task_is_a_definite_failure(
+    kie: KieClient, simulator: SimulatorAdmin, fault: str
+) -> None:
+    with pytest.raises(ProviderError) as raised:
+        await kie.submit(IMAGE, submit(f"A broken kiln [sim:submit={fault}]"))
+
+    assert (raised.value.kind, raised.value.reason) == (ErrorKind.FAILED, FailureReason.PROVIDER_ERROR)
+    assert not raised.value.retryable
+    assert simulator.stats()["submissions"] == 1
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        ("500", FailureReason.UNKNOWN_OUTCOME),
-        ("501", FailureReason.PROVIDER_ERROR),
-        ("http500", FailureReason.UNKNOWN_OUTCOME),
         ("http503", FailureReason.UNKNOWN_OUTCOME),
         ("html502", FailureReason.UNKNOWN_OUTCOME),
         ("malformed", FailureReason.UNKNOWN_OUTCOME),

@@ -23,6 +23,10 @@ class ErrorKind(StrEnum):
     USER = "user"
     # The account needs an operator (bad key, no credits, feature disabled, wrong endpoint).
     ACCOUNT = "account"
+    # The provider answered, clearly, that it failed and gave no task: nothing is in flight and
+    # nothing was billed, and it was not the request's fault. Another provider may take the job;
+    # the same call is not repeated as it is.
+    FAILED = "failed"
 
 
 _DEFAULT_MESSAGES: dict[FailureReason, str] = {

@@ -20,6 +20,8 @@ from .models import TaskFailure
 _REFUSED_CODES = frozenset({429, 455, 550})
 _USER_CODES = frozenset({400, 413, 422, 451})
 _ACCOUNT_CODES = frozenset({401, 402, 403, 404, 505})
+# Answered in KIE's envelope on a submit: "server error" / "generation failed", and no task.
+_FAILED_CODES = frozenset({500, 501})
 
 _CONTENT_POLICY_WORDS = (
     "content polic",
@@ -63,9 +65,11 @@ def submit_error(
         return error(ErrorKind.USER, reason, user_message(reason, message))
     if code in _ACCOUNT_CODES:
         return error(ErrorKind.ACCOUNT, _account_reason(code))
-    # 5xx, 408 and anything unknown: KIE may have started (and billed) the task.
-    reason = FailureReason.PROVIDER_ERROR if code == 501 else FailureReason.UNKNOWN_OUTCOME
-    return error(ErrorKind.AMBIGUOUS, reason)
+    if from_envelope and code in _FAILED_CODES:
+        # KIE's own envelope says it failed, with no task id: a definite answer, nothing in flight.
+        return error(ErrorKind.FAILED, FailureReason.PROVIDER_ERROR)
+    # An HTTP 5xx without an envelope, 408 and anything unknown: KIE may have started (and billed) the task.
+    return error(ErrorKind.AMBIGUOUS, FailureReason.UNKNOWN_OUTCOME)
 
 
 def query_error(
