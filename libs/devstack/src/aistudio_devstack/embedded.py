@@ -13,8 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 PG_SYSTEM_USER = "pgserver"
+# Postgres' shutdown modes, as `pg_ctl stop -m <mode>` signals the postmaster.
+_PG_SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 def free_port() -> int:
@@ -217,5 +220,6 @@ class EmbeddedPostgres:
         if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'") != "1":
             self._psql(f'CREATE DATABASE "{self.database}"')
 
-    def stop(self) -> None:
-        _stop(self.proc, signal.SIGINT)  # SIGINT = fast shutdown: roll back, checkpoint, exit
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """fast: roll back, checkpoint, exit. immediate: exit at once, recovery on the next start (a crash)."""
+        _stop(self.proc, _PG_SHUTDOWN_SIGNALS[mode])
