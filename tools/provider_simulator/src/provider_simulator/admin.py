@@ -82,6 +82,13 @@ async def stats(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/submissions")
+async def submissions(request: Request) -> list[dict[str, Any]]:
+    """KIE submits per (model, prompt), refused ones included: with one prompt per job, a job's submits."""
+    counts = _state(request).submissions_by_prompt
+    return [{"model": model, "prompt": prompt, "count": count} for (model, prompt), count in counts.items()]
+
+
 def request_view(record: RequestRecord) -> dict[str, Any]:
     try:
         body: Any = json.loads(record.body) if record.body else None
