@@ -1,0 +1,1 @@
+"""The usage service's rules, free of transport and storage."""
