@@ -59,22 +59,22 @@ async def test_a_retried_reservation_takes_one_unit(ledger: Ledger) -> None:
     assert (await ledger.summary("bob")).reserved == 1
 
 
-async def test_a_failed_generation_gives_its_unit_back_once(ledger: Ledger) -> None:
+async def test_a_verdict_not_charged_gives_the_unit_back_once(ledger: Ledger) -> None:
     request_id = uuid4()
     await ledger.reserve(request_id, "carol")
-    assert await ledger.release(request_id)
-    assert not await ledger.release(request_id)
-    assert not await ledger.commit(request_id)
+    assert await ledger.settle(request_id, charged=False)
+    assert not await ledger.settle(request_id, charged=False)
+    assert not await ledger.settle(request_id, charged=True)
     summary = await ledger.summary("carol")
     assert (summary.used, summary.reserved, summary.remaining) == (0, 0, 10)
 
 
-async def test_a_completed_generation_counts_once(ledger: Ledger) -> None:
+async def test_a_verdict_charged_counts_once(ledger: Ledger) -> None:
     request_id = uuid4()
     await ledger.reserve(request_id, "dave")
-    assert await ledger.commit(request_id)
-    assert not await ledger.commit(request_id)
-    assert not await ledger.release(request_id)
+    assert await ledger.settle(request_id, charged=True)
+    assert not await ledger.settle(request_id, charged=True)
+    assert not await ledger.settle(request_id, charged=False)
     summary = await ledger.summary("dave")
     assert (summary.used, summary.reserved, summary.remaining) == (1, 0, 9)
 
@@ -106,14 +106,112 @@ async def test_a_downgrade_mid_month_keeps_what_was_used(ledger: Ledger) -> None
     for _ in range(12):
         request_id = uuid4()
         await ledger.reserve(request_id, "gina")
-        await ledger.commit(request_id)
+        await ledger.settle(request_id, charged=True)
     summary = await ledger.set_plan("gina", Plan.FREE)
     assert (summary.used, summary.limit, summary.remaining) == (12, 10, 0)
     assert not (await ledger.reserve(uuid4(), "gina"))[0]
 
 
-async def test_stale_reservations_are_released(ledger: Ledger, clock: _Clock) -> None:
-    await ledger.reserve(uuid4(), "hank")
-    clock.now += timedelta(hours=1)
-    assert await ledger.release_stale(timedelta(minutes=30)) == 1
+async def test_a_reservation_expires_after_its_own_deadline_and_grace(ledger: Ledger, clock: _Clock) -> None:
+    soon, later = uuid4(), uuid4()
+    await ledger.reserve(soon, "hank", clock.now + timedelta(minutes=5))
+    await ledger.reserve(later, "hank", clock.now + timedelta(hours=2))
+    clock.now += timedelta(minutes=5)
+    assert await ledger.expire_overdue(timedelta(minutes=1)) == 0  # past the deadline, not the grace
+    clock.now += timedelta(minutes=2)
+    assert await ledger.expire_overdue(timedelta(minutes=1)) == 1
+    assert (await ledger.summary("hank")).reserved == 1
+    clock.now += timedelta(hours=2)
+    assert await ledger.expire_overdue(timedelta(minutes=1)) == 1
     assert (await ledger.summary("hank")).reserved == 0
+
+
+async def test_a_reservation_without_a_deadline_expires_after_the_generation_timeout(
+    ledger: Ledger, clock: _Clock
+) -> None:
+    await ledger.reserve(uuid4(), "ivan")
+    clock.now += timedelta(seconds=1200) + timedelta(seconds=30)
+    assert await ledger.expire_overdue(timedelta(minutes=1)) == 0
+    clock.now += timedelta(minutes=1)
+    assert await ledger.expire_overdue(timedelta(minutes=1)) == 1
+    assert (await ledger.summary("ivan")).reserved == 0
+
+
+async def test_a_verdict_after_expiry_still_decides_the_charge(ledger: Ledger, clock: _Clock) -> None:
+    charged, refunded = uuid4(), uuid4()
+    for request_id in (charged, refunded):
+        await ledger.reserve(request_id, "jane", clock.now)
+    clock.now += timedelta(hours=1)
+    assert await ledger.expire_overdue(timedelta(minutes=10)) == 2
+    assert await ledger.settle(charged, charged=True)
+    assert await ledger.settle(refunded, charged=False)
+    assert not await ledger.settle(charged, charged=True)
+    summary = await ledger.summary("jane")
+    assert (summary.used, summary.reserved) == (1, 0)
+
+
+async def test_a_release_before_its_reserve_refuses_the_late_reserve(ledger: Ledger) -> None:
+    request_id = uuid4()
+    assert await ledger.withdraw(request_id, "kim")
+    granted, summary = await ledger.reserve(request_id, "kim")
+    assert not granted
+    assert (summary.used, summary.reserved, summary.remaining) == (0, 0, 10)
+
+
+async def test_a_retry_after_a_late_reserve_was_refused_gets_through(ledger: Ledger) -> None:
+    request_id = uuid4()
+    await ledger.withdraw(request_id, "kim")
+    assert not (await ledger.reserve(request_id, "kim"))[0]
+    granted, summary = await ledger.reserve(request_id, "kim")
+    assert granted and summary.reserved == 1
+
+
+async def test_a_release_gives_a_held_unit_back_and_a_retry_with_the_same_id_takes_it_again(ledger: Ledger) -> None:
+    request_id = uuid4()
+    await ledger.reserve(request_id, "lena")
+    assert await ledger.withdraw(request_id, "lena")
+    assert not await ledger.withdraw(request_id, "lena")
+    assert (await ledger.summary("lena")).reserved == 0
+    granted, summary = await ledger.reserve(request_id, "lena")
+    assert granted and (summary.used, summary.reserved) == (0, 1)
+    assert (await ledger.reserve(request_id, "lena"))[0]  # a retry of the retry takes nothing more
+    assert (await ledger.summary("lena")).reserved == 1
+
+
+async def test_a_retry_after_a_release_is_refused_when_no_unit_remains(ledger: Ledger) -> None:
+    request_id = uuid4()
+    await ledger.reserve(request_id, "mia")
+    await ledger.withdraw(request_id, "mia")
+    for _ in range(10):
+        assert (await ledger.reserve(uuid4(), "mia"))[0]
+    assert not (await ledger.reserve(request_id, "mia"))[0]
+    assert (await ledger.summary("mia")).reserved == 10
+
+
+async def test_a_reserve_of_an_ended_generation_is_refused(ledger: Ledger) -> None:
+    request_id = uuid4()
+    await ledger.reserve(request_id, "nora")
+    await ledger.settle(request_id, charged=False)
+    assert not (await ledger.reserve(request_id, "nora"))[0]
+    assert (await ledger.summary("nora")).reserved == 0
+
+
+async def test_a_release_racing_its_reserve_never_leaves_a_unit_held(ledger: Ledger) -> None:
+    for _ in range(20):
+        request_id = uuid4()
+        await asyncio.gather(ledger.reserve(request_id, "olga"), ledger.withdraw(request_id, "olga"))
+    summary = await ledger.summary("olga")
+    assert summary.reserved == 0
+
+
+async def test_an_older_plan_change_never_overwrites_a_newer_one(ledger: Ledger, clock: _Clock) -> None:
+    await ledger.set_plan("paul", Plan.PRO, clock.now)
+    summary = await ledger.set_plan("paul", Plan.FREE, clock.now - timedelta(minutes=1))
+    assert summary.plan is Plan.PRO
+    assert (await ledger.set_plan("paul", Plan.FREE, clock.now + timedelta(minutes=1))).plan is Plan.FREE
+
+
+async def test_a_plan_change_without_a_time_counts_as_now(ledger: Ledger, clock: _Clock) -> None:
+    await ledger.set_plan("quinn", Plan.PRO, clock.now - timedelta(days=1))
+    assert (await ledger.set_plan("quinn", Plan.FREE)).plan is Plan.FREE
+    assert (await ledger.set_plan("quinn", Plan.PRO, clock.now - timedelta(hours=1))).plan is Plan.FREE

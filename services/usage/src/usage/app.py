@@ -20,7 +20,12 @@ def create_app(settings: UsageSettings | None = None, *, clock: Clock = utc_now)
     configure_logging("usage", settings.log_level, settings.log_format)
     broker = create_broker(settings.nats_url, name="usage", graceful_timeout=settings.shutdown_grace_seconds)
     runtime = ServiceRuntime(settings, "usage", broker)
-    ledger = Ledger(runtime, free_monthly_limit=settings.free_monthly_limit, clock=clock)
+    ledger = Ledger(
+        runtime,
+        free_monthly_limit=settings.free_monthly_limit,
+        generation_timeout=timedelta(seconds=settings.generation_timeout_seconds),
+        clock=clock,
+    )
     handlers.register(broker, ledger)
     sweeper = _Sweeper(ledger, settings)
     return runtime.application(start=[sweeper.start], stop=[sweeper.stop])
@@ -30,7 +35,8 @@ class _Sweeper:
     def __init__(self, ledger: Ledger, settings: UsageSettings) -> None:
         self._ledger = ledger
         self._interval = settings.sweep_interval_seconds
-        self._older_than = timedelta(seconds=settings.generation_timeout_seconds + settings.reservation_grace_seconds)
+        # Measured from each reservation's own deadline (the job's, stamped by the gateway).
+        self._grace = timedelta(seconds=settings.reservation_grace_seconds)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -45,9 +51,9 @@ class _Sweeper:
     async def _run(self) -> None:
         while True:
             try:
-                released = await self._ledger.release_stale(self._older_than)
-                if released:
-                    log.warning("stale_reservations_released", count=released)
+                expired = await self._ledger.expire_overdue(self._grace)
+                if expired:
+                    log.warning("overdue_reservations_expired", count=expired)
             except Exception as exc:
                 log.warning("sweep_failed", error=repr(exc))
             await asyncio.sleep(self._interval)

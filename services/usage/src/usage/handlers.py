@@ -3,8 +3,7 @@
 from faststream.nats import NatsBroker
 
 from aistudio_contracts import (
-    GenerationCompleted,
-    GenerationFailed,
+    GenerationSettled,
     GetUsage,
     QuotaReservation,
     ReleaseQuota,
@@ -29,7 +28,7 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
         subjects.USAGE_RESERVE, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:reserve"
     )
     async def reserve(request: ReserveQuota) -> QuotaReservation:
-        granted, usage = await ledger.reserve(request.request_id, request.user_id)
+        granted, usage = await ledger.reserve(request.request_id, request.user_id, request.deadline_at)
         log.info("quota_reserve", user_id=request.user_id, request_id=str(request.request_id), granted=granted)
         return QuotaReservation(granted=granted, usage=usage)
 
@@ -37,7 +36,9 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
         subjects.USAGE_RELEASE, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:release"
     )
     async def release(request: ReleaseQuota) -> UsageSummary:
-        await ledger.release(request.request_id)
+        move = await ledger.withdraw(request.request_id, request.user_id)
+        if move:
+            log.info(move.name, user_id=request.user_id, request_id=str(request.request_id))
         return await ledger.summary(request.user_id)
 
     @broker.subscriber(
@@ -51,19 +52,24 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
     )
     async def set_plan(request: SetPlan) -> UsageSummary:
         log.info("plan_set", user_id=request.user_id, plan=request.plan)
-        return await ledger.set_plan(request.user_id, request.plan)
+        return await ledger.set_plan(request.user_id, request.plan, request.effective_at)
 
-    @durable_subscriber(broker, GenerationCompleted, "usage-generation-completed")
-    async def on_completed(event: GenerationCompleted) -> None:
-        if await ledger.commit(event.asset_id):
-            log.info("quota_committed", user_id=event.user_id, asset_id=str(event.asset_id))
-
-    @durable_subscriber(broker, GenerationFailed, "usage-generation-failed")
-    async def on_failed(event: GenerationFailed) -> None:
-        if await ledger.release(event.asset_id):
-            log.info("quota_released", user_id=event.user_id, asset_id=str(event.asset_id), reason=event.reason)
+    # The catalog's verdict is the only outcome usage acts on: the unit is used if and only if
+    # the asset the user sees is ready and charged. (GenerationCompleted/Failed are no longer
+    # consumed here; their old durables simply stop being read.)
+    @durable_subscriber(broker, GenerationSettled, "usage-generation-settled")
+    async def on_settled(event: GenerationSettled) -> None:
+        move = await ledger.settle(event.asset_id, charged=event.charged)
+        log.info(
+            move.name if move else "quota_settle_unchanged",
+            user_id=event.user_id,
+            asset_id=str(event.asset_id),
+            outcome=event.outcome,
+            charged=event.charged,
+            late=event.late,
+        )
 
     @durable_subscriber(broker, SubscriptionChanged, "usage-subscription-changed")
     async def on_subscription_changed(event: SubscriptionChanged) -> None:
-        await ledger.set_plan(event.user_id, event.plan)
-        log.info("plan_changed_by_billing", user_id=event.user_id, plan=event.plan)
+        summary = await ledger.set_plan(event.user_id, event.plan, event.effective_at or event.occurred_at)
+        log.info("plan_changed_by_billing", user_id=event.user_id, plan=event.plan, stored_plan=summary.plan)
