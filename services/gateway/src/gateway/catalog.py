@@ -122,8 +122,11 @@ class Catalog:
             f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
             " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload)"
             "  SELECT $10, $11, $12 FROM asset RETURNING id),"
-            " change AS (INSERT INTO gateway.asset_changes (user_id, asset_id)"
-            "  SELECT user_id, id FROM asset RETURNING seq, user_id),"
+            # The user's next change number, under their counter's row lock (see feed.py).
+            " feed AS (INSERT INTO gateway.user_feeds AS f (user_id, seq) SELECT user_id, 1 FROM asset"
+            "  ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1 RETURNING user_id, seq),"
+            " change AS (INSERT INTO gateway.asset_changes (user_id, seq, asset_id)"
+            "  SELECT feed.user_id, feed.seq, asset.id FROM feed JOIN asset ON true RETURNING seq, user_id),"
             " woken AS (SELECT pg_notify($13, ''), pg_notify($14, change.seq || ':' || change.user_id)"
             "  FROM change JOIN queued ON true)"
             " SELECT asset.* FROM asset LEFT JOIN woken ON true",
@@ -349,8 +352,13 @@ class Catalog:
         return True
 
     async def record_change(self, conn: asyncpg.Connection, user_id: str, asset_id: UUID) -> None:
+        # The user's next change number: their counter row stays locked until this transaction
+        # commits, so the user's changes commit in the order of their numbers (see feed.py). Call
+        # it last in a transaction, to hold that lock briefly and always after the asset's own.
         seq = await conn.fetchval(
-            "INSERT INTO gateway.asset_changes (user_id, asset_id) VALUES ($1, $2) RETURNING seq",
+            "WITH feed AS (INSERT INTO gateway.user_feeds AS f (user_id, seq) VALUES ($1, 1)"
+            "  ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1 RETURNING seq)"
+            " INSERT INTO gateway.asset_changes (user_id, seq, asset_id) SELECT $1, seq, $2 FROM feed RETURNING seq",
             user_id,
             asset_id,
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from ...feed import CHANGES_BATCH
 from ..deps import GatewayDep
 from ..presenters import present_asset
 
@@ -32,7 +33,7 @@ async def media_events(
         authorization or (f"Bearer {access_token}" if access_token else None)
     )
     feed = gateway.feed
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else await feed.latest_seq(user.user_id)
+    start = await feed.resume_point(user.user_id, last_event_id)
 
     async def stream() -> AsyncIterator[str]:
         sent = start
@@ -40,10 +41,15 @@ async def media_events(
         with feed.subscription(user.user_id) as wake:
             while not await request.is_disconnected():
                 wake.clear()
-                for seq, row in await feed.changes_after(user.user_id, sent):
-                    body = present_asset(row, gateway.links).model_dump_json(by_alias=True)
-                    yield f"id: {seq}\nevent: asset\ndata: {body}\n\n"
-                    sent = seq
+                # Read until a batch comes back short: a backlog is sent at once, not one batch per wake-up.
+                while True:
+                    changes = await feed.changes_after(user.user_id, sent, CHANGES_BATCH)
+                    for seq, row in changes:
+                        body = present_asset(row, gateway.links).model_dump_json(by_alias=True)
+                        yield f"id: {seq}\nevent: asset\ndata: {body}\n\n"
+                        sent = seq
+                    if len(changes) < CHANGES_BATCH:
+                        break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=KEEPALIVE_SECONDS)
                     continue
