@@ -15,7 +15,7 @@ MEMBERS := libs/contracts libs/runtime libs/devstack libs/providers \
 SERVICES := gateway generator poller usage captioner
 PYPROJECTS := $(foreach m,$(MEMBERS),$(wildcard $(m)/pyproject.toml))
 
-.PHONY: help install browser-deps run test test-fast lint migrate migrate-down asyncapi schemas bench requirements clean
+.PHONY: help install browser-deps run test test-fast chaos lint migrate migrate-down asyncapi schemas bench requirements clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test: install ## Run the whole test suite against real NATS JetStream and Postgr
 
 test-fast: install ## Run the tests that need no services (contracts, units)
 	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"
+
+chaos: install ## Run every fault-injection scenario (tests/chaos); report in tests/artifacts/chaos-report.md
+	CHAOS=full $(BIN)/python -m pytest -m chaos tests/chaos
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
