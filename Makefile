@@ -57,6 +57,9 @@ migrate: install ## Apply every service's migrations to DATABASE_URL (or to the 
 migrate-down: install ## Undo the newest migration of SERVICE (e.g. make migrate-down SERVICE=usage)
 	$(BIN)/python -m aistudio_devstack migrate --down --steps 1 $(SERVICE)
 
+dlq: install ## Dead letters on NATS_URL: make dlq ARGS="list" (or "show SEQ", "replay SEQ", "drop SEQ", add --json)
+	$(BIN)/python -m aistudio_runtime.deadletters $(or $(ARGS),list)
+
 asyncapi: install ## Generate the AsyncAPI documentation of every event into docs/asyncapi
 	mkdir -p docs
 	cd docs && ../$(BIN)/faststream docs gen aistudio_runtime.asyncapi:app --yaml --out asyncapi.yaml

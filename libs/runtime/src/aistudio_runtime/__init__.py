@@ -1,6 +1,7 @@
 """Infrastructure every AI Studio service shares. Libraries only: no entry points but migrations."""
 
 from .db import Database, create_pool, transaction
+from .delivery import DeliveryPolicy
 from .inbox import first_delivery
 from .logging import configure_logging, get_logger
 from .messaging import create_broker, delivery_attempt, durable_subscriber, ensure_stream, publish_event
@@ -10,6 +11,7 @@ from .settings import ServiceSettings
 
 __all__ = [
     "Database",
+    "DeliveryPolicy",
     "OutboxRelay",
     "ServiceRuntime",
     "ServiceSettings",

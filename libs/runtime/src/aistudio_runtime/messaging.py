@@ -1,35 +1,43 @@
-"""JetStream wiring: the broker, the events stream, durable pull subscribers and publishing.
+"""JetStream wiring: the broker, the streams, durable pull subscribers and publishing.
 
 FastStream's defaults are not safe for paid work (see shared/reference/reliability.md), so
 every choice is explicit here: publishing always waits for a PubAck and sets `Nats-Msg-Id`;
-subscribers are durable pull consumers; a failed handler is redelivered after a growing
-delay instead of being dropped or retried in a hot loop; only a message that can never be
-parsed is terminated; shutdown waits for running handlers.
+subscribers are durable pull consumers whose ack wait and delivery limit come from the
+service's settings; a failed handler is redelivered after a growing delay, and on its last
+delivery (or at once, when its bytes are not even JSON) the message is kept in the dead-letter
+stream and announced with MessageDeadLettered, never dropped; shutdown waits for running handlers.
 """
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from faststream import BaseMiddleware
+from faststream._internal.context.repository import ContextRepo
 from faststream.exceptions import HandlerException, NackMessage, RejectMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
 
 from aistudio_contracts import Event
 from aistudio_contracts.subjects import EVENTS_STREAM, StreamSettings
 
+from . import dead_letter
+from .delivery import DeliveryPolicy
 from .logging import get_logger
+from .settings import ServiceSettings
 
 log = get_logger(__name__)
 
 MAX_REDELIVERY_DELAY_SECONDS = 60.0
+PUBLISH_TIMEOUT_SECONDS = 5.0
 
 
 def redelivery_delay(attempt: int) -> float:
@@ -54,29 +62,123 @@ def stream_config(settings: StreamSettings = EVENTS_STREAM) -> StreamConfig:
 
 
 async def ensure_stream(js: JetStreamContext, settings: StreamSettings = EVENTS_STREAM) -> None:
-    """Create the stream, or bring an existing one to the settings in code."""
-    config = stream_config(settings)
+    """Create the stream when it is missing. An existing one is left as it is: an operator may have
+    given it more replicas or a longer age on purpose, so differences are only logged."""
+    wanted = stream_config(settings)
     try:
-        await js.stream_info(settings.name)
+        info = await js.stream_info(settings.name)
     except NotFoundError:
-        await js.add_stream(config)
+        await js.add_stream(wanted)
+        log.info("stream_created", stream=settings.name)
         return
-    await js.update_stream(config)
+    differences = {
+        field: {"code": getattr(wanted, field), "server": getattr(info.config, field)}
+        for field in ("subjects", "storage", "duplicate_window", "max_age", "num_replicas")
+        if _comparable(getattr(wanted, field)) != _comparable(getattr(info.config, field))
+    }
+    if differences:
+        log.warning("stream_config_differs", stream=settings.name, differences=differences)
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(value)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return round(float(value), 3)
+    return value
+
+
+class DeadLetters:
+    """One broker's delivery policy and its way to keep what its consumers give up on.
+
+    FastStream builds a middleware per message by calling its factory; this object is that
+    factory, so each middleware knows the policy and can publish through the broker."""
+
+    def __init__(self, policy: DeliveryPolicy) -> None:
+        self.policy = policy
+        self.broker: NatsBroker | None = None
+
+    def __call__(self, msg: Any, /, *, context: ContextRepo) -> "RedeliverWithBackoff":
+        return RedeliverWithBackoff(msg, context=context, dead_letters=self)
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str], stream: str) -> None:
+        if self.broker is None:
+            raise RuntimeError("the dead-letter path has no broker")
+        js = self.broker.connection.jetstream()
+        await js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_SECONDS, stream=stream, headers=headers)
+
+    async def give_up(self, msg: Msg, exc: BaseException, attempts: int) -> HandlerException:
+        """Keep the message, and say how to settle it: terminate it once kept, otherwise try later."""
+        metadata = msg.metadata
+        message = dead_letter.Undeliverable(
+            durable=metadata.consumer or "unknown",
+            subject=msg.subject,
+            stream=metadata.stream or EVENTS_STREAM.name,
+            stream_sequence=metadata.sequence.stream if metadata.sequence else 0,
+            attempts=attempts,
+            payload=msg.data,
+            headers=dict(msg.headers or {}),
+            error=dead_letter.describe(exc),
+        )
+        try:
+            event = await dead_letter.keep(message, self.publish, EVENTS_STREAM.name)
+        except Exception as publish_error:
+            delay = redelivery_delay(attempts)
+            log.error(
+                "dead_letter_failed_will_retry",
+                durable=message.durable,
+                subject=message.subject,
+                attempts=attempts,
+                delay=delay,
+                error=repr(publish_error),
+            )
+            return NackMessage(delay=delay)
+        log.error(
+            "message_dead_lettered",
+            durable=message.durable,
+            subject=message.subject,
+            dead_letter_subject=message.dead_letter_subject,
+            stream_sequence=message.stream_sequence,
+            attempts=attempts,
+            error=message.error,
+            asset_id=str(event.asset_id) if event and event.asset_id else None,
+        )
+        return RejectMessage()
 
 
 class RedeliverWithBackoff(BaseMiddleware):
-    """Turns a handler's exception into a delayed redelivery; a message that cannot be parsed is terminated."""
+    """Turns a handler's exception into a delayed redelivery, and its last one into a dead letter.
+
+    A message that does not validate is retried like any failure: during a rolling deploy a newer
+    replica may understand it. Bytes that are not JSON at all are kept at once; no replica can."""
+
+    def __init__(self, msg: Any, /, *, context: ContextRepo, dead_letters: DeadLetters) -> None:
+        super().__init__(msg, context=context)
+        self._dead_letters = dead_letters
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        policy = self._dead_letters.policy
+        jetstream = _jetstream_message(msg)
         try:
             return await call_next(msg)
+        except NackMessage as nack:
+            # The handler asked to be called again later; on the server's last delivery there is no
+            # later, and the message would sit unacknowledged for good.
+            attempt = _attempt(msg)
+            if jetstream is not None and attempt >= policy.consumer_max_deliver:
+                raise await self._dead_letters.give_up(jetstream, nack, attempt) from nack
+            raise
         except HandlerException:
             raise
-        except ValidationError as exc:
-            log.error("message_rejected_unparseable", subject=_subject(msg), error=str(exc))
-            raise RejectMessage() from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if jetstream is None:
+                log.error("message_rejected_unparseable", subject=_subject(msg), error=str(exc))
+                raise RejectMessage() from exc
+            raise await self._dead_letters.give_up(jetstream, exc, _attempt(msg)) from exc
         except Exception as exc:
             attempt = _attempt(msg)
+            if jetstream is not None and attempt >= policy.max_deliver:
+                raise await self._dead_letters.give_up(jetstream, exc, attempt) from exc
             delay = redelivery_delay(attempt)
             log.warning(
                 "handler_failed_will_retry",
@@ -89,28 +191,55 @@ class RedeliverWithBackoff(BaseMiddleware):
             raise NackMessage(delay=delay) from exc
 
 
+def _jetstream_message(msg: StreamMessage[Any]) -> Msg | None:
+    """The JetStream message behind `msg`; None for core NATS (request/reply), which has no
+    stream to keep it in."""
+    raw = msg.raw_message
+    if not isinstance(raw, Msg):
+        return None
+    try:
+        raw.metadata  # noqa: B018  (parses the reply subject; raises for core NATS)
+    except Exception:
+        return None
+    return raw
+
+
 def _attempt(msg: StreamMessage[Any]) -> int:
-    metadata = getattr(msg.raw_message, "metadata", None)
-    return int(getattr(metadata, "num_delivered", 1) or 1)
+    raw = _jetstream_message(msg)
+    return int(raw.metadata.num_delivered or 1) if raw is not None else 1
 
 
 def _subject(msg: StreamMessage[Any]) -> str:
     return str(getattr(msg.raw_message, "subject", "?"))
 
 
-def create_broker(nats_url: str, *, name: str, graceful_timeout: float) -> NatsBroker:
-    return NatsBroker(
-        nats_url,
+# The delivery policy of every broker `create_broker` made, for its `durable_subscriber`s.
+_POLICIES: "WeakKeyDictionary[NatsBroker, DeliveryPolicy]" = WeakKeyDictionary()
+
+
+def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
+    """The service's broker. Its delivery policy (ACK_WAIT_SECONDS, MAX_DELIVER) applies to every
+    durable consumer made with `durable_subscriber`, and to the dead-letter path."""
+    dead_letters = DeadLetters(settings.delivery)
+    broker = NatsBroker(
+        settings.nats_url,
         name=name,
-        graceful_timeout=graceful_timeout,
+        graceful_timeout=settings.shutdown_grace_seconds,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        middlewares=[RedeliverWithBackoff],
+        middlewares=[dead_letters],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
         # One line per message in and out costs real CPU at volume; shown with LOG_LEVEL=DEBUG.
         log_level=logging.DEBUG,
     )
+    dead_letters.broker = broker
+    _POLICIES[broker] = dead_letters.policy
+    return broker
+
+
+def delivery_policy(broker: NatsBroker) -> DeliveryPolicy:
+    return _POLICIES.get(broker) or DeliveryPolicy()
 
 
 EVENTS = JStream(EVENTS_STREAM.name, declare=False)
@@ -122,15 +251,19 @@ def durable_subscriber(
     durable: str,
     *,
     batch_size: int = 16,
-    ack_wait_seconds: float = 60.0,
+    ack_wait_seconds: float | None = None,
     max_ack_pending: int = 1000,
     description: str | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], object]:
     """A durable pull consumer of one event type, shared by all replicas of a service.
 
+    Its ack wait and delivery limit are the broker's delivery policy (`create_broker(delivery=)`);
+    `ack_wait_seconds` overrides the ack wait for this consumer only.
+
     Note: JetStream keeps the first config a durable consumer was created with; changing
     these arguments later needs the consumer deleted or updated by hand (see the README).
     """
+    policy = delivery_policy(broker)
     subscriber: Callable[[Callable[..., Awaitable[Any]]], object] = broker.subscriber(
         event.subject,
         stream=EVENTS,
@@ -138,10 +271,11 @@ def durable_subscriber(
         pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
         config=ConsumerConfig(
             durable_name=durable,
-            ack_wait=ack_wait_seconds,
+            ack_wait=ack_wait_seconds if ack_wait_seconds is not None else policy.ack_wait_seconds,
             max_ack_pending=max_ack_pending,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=-1,
+            # A backstop only: the middleware dead-letters on delivery `policy.max_deliver`.
+            max_deliver=policy.consumer_max_deliver,
         ),
         title=f"{durable}:{event.__name__}",
         description=description,
@@ -156,5 +290,5 @@ async def publish_event(broker: NatsBroker, subject: str, payload: bytes, event_
         subject,
         headers={"Nats-Msg-Id": event_id, "content-type": "application/json"},
         stream=EVENTS_STREAM.name,
-        timeout=5.0,
+        timeout=PUBLISH_TIMEOUT_SECONDS,
     )

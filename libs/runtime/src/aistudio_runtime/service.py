@@ -1,12 +1,13 @@
 """The lifecycle every event-driven service shares: Postgres pool, JetStream stream, outbox relay.
 
 A service's composition root builds one `ServiceRuntime` and hands its hooks to FastStream:
-the pool and the stream exist before any handler runs; the relay starts once the broker is
-connected; on SIGTERM the relay stops first, the broker lets running handlers finish
-(`graceful_timeout`), and the pool closes last.
+the pool and the streams (events, dead letters) exist before any handler runs; the relay and
+the retention pruner start once the broker is connected; on SIGTERM they stop first, the broker
+lets running handlers finish (`graceful_timeout`), and the pool closes last.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
@@ -14,6 +15,7 @@ from faststream import FastStream
 from faststream.nats import NatsBroker
 
 from aistudio_contracts import Event
+from aistudio_contracts.subjects import DEAD_LETTER_STREAM, EVENTS_STREAM
 
 from . import outbox
 from .db import create_pool
@@ -21,6 +23,7 @@ from .logging import get_logger
 from .messaging import ensure_stream, publish_event
 from .migrations import upgrade
 from .outbox import OutboxRelay
+from .retention import INBOX, Pruner, Retention
 from .settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -65,11 +68,24 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self._managed: list[Managed[Any]] = []
+        self._retention: list[Retention] = [INBOX]
+        self._pruner: Pruner | None = None
 
     def managed(self, factory: Callable[[], C]) -> Managed[C]:
         client = Managed(factory)
         self._managed.append(client)
         return client
+
+    def prune(self, table: str, *, by: str, where: str = "TRUE") -> None:
+        """Delete rows of `table` whose `by` is older than RETENTION_DAYS and that match `where`
+        (the inbox is always pruned). Call before the service starts."""
+        self._retention.append(Retention(table, by, where))
+
+    @property
+    def pruner(self) -> Pruner:
+        if self._pruner is None:
+            raise RuntimeError("the service has not started")
+        return self._pruner
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -94,15 +110,27 @@ class ServiceRuntime:
                 applied = await upgrade(conn, self.schema)
             if applied:
                 log.info("migrations_applied", versions=applied)
+        self._pruner = Pruner(
+            self._pool,
+            self.schema,
+            list(self._retention),
+            keep=timedelta(days=self.settings.retention_days),
+            interval_seconds=self.settings.retention_interval_seconds,
+        )
         await self.broker.connect()
-        await ensure_stream(self.broker.connection.jetstream())
+        js = self.broker.connection.jetstream()
+        await ensure_stream(js, EVENTS_STREAM)
+        await ensure_stream(js, DEAD_LETTER_STREAM)
 
     async def after_startup(self) -> None:
         self._relay = OutboxRelay(self.pool, self.schema, self.publish)
         await self._relay.start()
+        await self.pruner.start()
         log.info("service_started", schema=self.schema)
 
     async def on_shutdown(self) -> None:
+        if self._pruner:
+            await self._pruner.stop()
         if self._relay:
             await self._relay.stop()
 

@@ -5,6 +5,10 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aistudio_contracts.subjects import EVENTS_STREAM
+
+from .delivery import DeliveryPolicy
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -19,6 +23,12 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     # How long an unacknowledged message waits before JetStream redelivers it.
     ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # Deliveries a failing message gets before it is kept in the dead-letter stream (AISTUDIO_DLQ).
+    max_deliver: int = Field(default=10, ge=1)
+    # Rows that only record the past (inbox, change feed, finished jobs and tasks) are deleted after
+    # this many days; longer than the events stream keeps events, so a replayed event is still known.
+    retention_days: float = Field(default=30.0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
     # Apply this service's schema migrations at start (containers); `make run` migrates beforehand.
     migrate_on_start: bool = False
 
@@ -34,6 +44,20 @@ class ServiceSettings(BaseSettings):
     s3_prefix: str = ""
     # `path` (endpoint/bucket/key) works everywhere; `virtual` is bucket.endpoint/key.
     s3_addressing_style: Literal["path", "virtual"] = "path"
+
+    @property
+    def delivery(self) -> DeliveryPolicy:
+        return DeliveryPolicy(ack_wait_seconds=self.ack_wait_seconds, max_deliver=self.max_deliver)
+
+    @model_validator(mode="after")
+    def _retention_outlasts_the_stream(self) -> Self:
+        stream_days = EVENTS_STREAM.max_age.total_seconds() / 86400
+        if self.retention_days <= stream_days:
+            raise ValueError(
+                f"RETENTION_DAYS must exceed the events stream's {stream_days:g} days: an event still"
+                " in the stream could otherwise be handled again after its inbox row was deleted"
+            )
+        return self
 
     def missing_s3_settings(self) -> list[str]:
         secret = self.s3_secret_access_key.get_secret_value() if self.s3_secret_access_key else ""

@@ -18,7 +18,7 @@ def create_app(settings: CaptionerSettings | None = None) -> FastStream:
     if settings.openai_api_key is None:
         raise ValueError("OPENAI_API_KEY is not set: the captioner cannot write captions")
     configure_logging("captioner", settings.log_level, settings.log_format)
-    broker = create_broker(settings.nats_url, name="captioner", graceful_timeout=settings.shutdown_grace_seconds)
+    broker = create_broker(settings, name="captioner")
     runtime = ServiceRuntime(settings, "captioner", broker)
     writer = runtime.managed(lambda: CaptionWriter.from_settings(settings))
     http = runtime.managed(lambda: download_client(settings))

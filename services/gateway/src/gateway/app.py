@@ -26,8 +26,9 @@ from .usage_client import UsageClient
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
-    broker = create_broker(settings.nats_url, name="gateway", graceful_timeout=settings.shutdown_grace_seconds)
+    broker = create_broker(settings, name="gateway")
     runtime = ServiceRuntime(settings, "gateway", broker)
+    runtime.prune("asset_changes", by="changed_at")
     catalog = Catalog(runtime, generation_timeout_seconds=settings.generation_timeout_seconds)
     handlers.register(broker, catalog)
     sweeper = StuckAssetSweeper(catalog, grace=timedelta(seconds=settings.stuck_asset_grace_seconds))

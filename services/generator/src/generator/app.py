@@ -16,8 +16,9 @@ from .submission import Submitter
 def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     settings = settings or GeneratorSettings()
     configure_logging("generator", settings.log_level, settings.log_format)
-    broker = create_broker(settings.nats_url, name="generator", graceful_timeout=settings.shutdown_grace_seconds)
+    broker = create_broker(settings, name="generator")
     runtime = ServiceRuntime(settings, "generator", broker)
+    runtime.prune("jobs", by="finished_at", where="state IN ('completed', 'failed')")
     submitter = Submitter(
         settings,
         Jobs(runtime),

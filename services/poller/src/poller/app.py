@@ -16,8 +16,9 @@ from .tracker import Tracker
 def create_app(settings: PollerSettings | None = None) -> FastStream:
     settings = settings or PollerSettings()
     configure_logging("poller", settings.log_level, settings.log_format)
-    broker = create_broker(settings.nats_url, name="poller", graceful_timeout=settings.shutdown_grace_seconds)
+    broker = create_broker(settings, name="poller")
     runtime = ServiceRuntime(settings, "poller", broker)
+    runtime.prune("tasks", by="finished_at", where="state = 'done'")
     tasks = Tasks(runtime)
     stats = ProviderStats()  # durations and callback arrivals seen by this replica
     tracker = Tracker(

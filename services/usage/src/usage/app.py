@@ -18,7 +18,7 @@ log = get_logger(__name__)
 def create_app(settings: UsageSettings | None = None, *, clock: Clock = utc_now) -> FastStream:
     settings = settings or UsageSettings()
     configure_logging("usage", settings.log_level, settings.log_format)
-    broker = create_broker(settings.nats_url, name="usage", graceful_timeout=settings.shutdown_grace_seconds)
+    broker = create_broker(settings, name="usage")
     runtime = ServiceRuntime(settings, "usage", broker)
     ledger = Ledger(
         runtime,
