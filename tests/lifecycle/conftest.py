@@ -114,7 +114,12 @@ async def system(
     timeout = lifecycle_options.get("generation_timeout_seconds", 60)
     gateway = create_gateway(
         gateway_settings(
-            nats_url, database_url, media_dir, public_base_url=gateway_url, callback_signing_key=CALLBACK_KEY
+            nats_url,
+            database_url,
+            media_dir,
+            public_base_url=gateway_url,
+            callback_signing_key=CALLBACK_KEY,
+            generation_timeout_seconds=timeout,
         )
     )
     generator = create_generator(

@@ -71,11 +71,30 @@ async def test_an_image_refused_by_kie_is_made_by_the_fallback(system: System) -
     assert (done["provider"], done["requestedProvider"]) == ("gemini-flash", "kie-4o-image")
 
 
-async def test_an_ambiguous_submission_is_never_sent_twice(system: System) -> None:
+async def test_an_ambiguous_submission_is_never_sent_twice_and_its_callback_adopts_the_task(system: System) -> None:
     asset = await system.generate("frank", **{**VIDEO, "prompt": "A slow pan across a city [sim:submit=timeout]"})
     done = await system.wait_finished("frank", asset["id"])
-    assert done["status"] == "error" and done["errorCode"] == "unknown_outcome"
+    assert done["status"] == "ready", done
     assert system.simulator.stats()["submissions"] == 1
+
+
+@pytest.mark.parametrize("lifecycle_options", [{"callbacks": False, "in_flight_grace_seconds": 1.0}])
+async def test_without_a_callback_an_ambiguous_image_goes_to_gemini_and_a_video_fails_unknown(
+    system: System,
+) -> None:
+    image = await system.generate("fiona", **{**IMAGE, "prompt": "A quiet harbour at dawn [sim:submit=timeout]"})
+    video = await system.generate("fiona", **{**VIDEO, "prompt": "A quiet harbour at dusk [sim:submit=timeout]"})
+    done_image = await system.wait_finished("fiona", image["id"])
+    done_video = await system.wait_finished("fiona", video["id"])
+    assert (done_image["status"], done_image["provider"]) == ("ready", "gemini-flash")
+    assert done_video["status"] == "error" and done_video["errorCode"] == "unknown_outcome"
+    assert system.simulator.stats()["submissions"] == 2  # one KIE request each, never resent
+
+
+async def test_a_definite_kie_error_on_an_image_falls_back_to_gemini(system: System) -> None:
+    asset = await system.generate("gus", **{**IMAGE, "prompt": "A glass of water on a table [sim:submit=500]"})
+    done = await system.wait_finished("gus", asset["id"])
+    assert (done["status"], done["provider"], done["requestedProvider"]) == ("ready", "gemini-flash", "kie-4o-image")
 
 
 async def test_pending_record_info_answers_do_not_end_a_job(system: System) -> None:

@@ -9,6 +9,7 @@ from aistudio_runtime.mediastore import create_media_store
 from . import handlers
 from .jobs import Jobs
 from .ratelimit import SubmitRateLimiter
+from .scheduler import JobScheduler
 from .settings import GeneratorSettings
 from .submission import Submitter
 
@@ -19,14 +20,22 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     broker = create_broker(settings, name="generator")
     runtime = ServiceRuntime(settings, "generator", broker)
     runtime.prune("jobs", by="finished_at", where="state IN ('completed', 'failed')")
+    jobs = Jobs(runtime)
+    limiter = SubmitRateLimiter(
+        runtime,
+        limit=settings.kie_submit_limit,
+        window_seconds=settings.kie_submit_window_seconds,
+        margin_seconds=settings.kie_submit_margin_seconds,
+    )
     submitter = Submitter(
         settings,
-        Jobs(runtime),
-        SubmitRateLimiter(runtime, limit=settings.kie_submit_limit, window_seconds=settings.kie_submit_window_seconds),
+        jobs,
+        limiter,
         kie=runtime.managed(lambda: KieClient.from_settings(settings)),
         gemini=runtime.managed(lambda: GeminiImageClient.from_settings(settings)),
         media=create_media_store(settings, settings.media_dir),
         http=runtime.managed(lambda: download_client(settings, public_only=True)),  # users' reference images
     )
-    handlers.register(broker, submitter, settings)
-    return runtime.application()
+    scheduler = JobScheduler(settings, runtime, jobs, limiter, submitter)
+    handlers.register(broker, jobs, submitter, settings)
+    return runtime.application(start=[scheduler.start], stop=[scheduler.stop])

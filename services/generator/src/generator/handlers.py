@@ -1,31 +1,24 @@
-"""GenerationRequested in; the submitter decides; a retry becomes a delayed redelivery."""
+"""Thin adapters: a request becomes a scheduled job; a KIE callback may adopt a job's task."""
 
-import structlog
-from faststream.exceptions import NackMessage
 from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
 
-from aistudio_contracts import GenerationRequested
-from aistudio_runtime import delivery_attempt, durable_subscriber, get_logger
+from aistudio_contracts import GenerationRequested, ProviderCallbackReceived, deadline_of
+from aistudio_runtime import durable_subscriber, get_logger
 
+from .jobs import Jobs
 from .settings import GeneratorSettings
-from .submission import RetryLater, Submitter
+from .submission import Submitter
 
 log = get_logger(__name__)
 
 
-def register(broker: NatsBroker, submitter: Submitter, settings: GeneratorSettings) -> None:
-    @durable_subscriber(
-        broker,
-        GenerationRequested,
-        "generator-generation-requested",
-        batch_size=settings.submit_concurrency,
-        ack_wait_seconds=settings.ack_wait_seconds,
-    )
-    async def on_generation_requested(event: GenerationRequested, msg: NatsMessage) -> None:
-        with structlog.contextvars.bound_contextvars(asset_id=str(event.asset_id), user_id=event.user_id):
-            try:
-                await submitter.handle(event, delivery_attempt(msg), msg.in_progress)
-            except RetryLater as retry:
-                log.info("retry_later", why=str(retry), delay=round(retry.delay, 2))
-                raise NackMessage(delay=retry.delay) from retry
+def register(broker: NatsBroker, jobs: Jobs, submitter: Submitter, settings: GeneratorSettings) -> None:
+    @durable_subscriber(broker, GenerationRequested, "generator-generation-requested", batch_size=64)
+    async def on_generation_requested(event: GenerationRequested) -> None:
+        if await jobs.enqueue(event, deadline_of(event, settings.generation_timeout_seconds)):
+            log.info("job_queued", asset_id=str(event.asset_id), provider=event.provider)
+
+    @durable_subscriber(broker, ProviderCallbackReceived, "generator-provider-callback", batch_size=64)
+    async def on_callback(event: ProviderCallbackReceived) -> None:
+        if event.task_id:
+            await submitter.adopt(event.asset_id, event.task_id)

@@ -1,129 +1,308 @@
-"""The generator's job table: the claim that precedes every paid call, and the recorded outcomes.
+"""The generator's job table, `generator.jobs`, and its only writer.
 
-State changes are conditional (`WHERE state = …`), so two replicas racing on a redelivered
-request can never both move a job forward; each outcome is written with its event (outbox).
+Every move is a conditional update whose from-states come from the job lifecycle
+(domain/job.py), so two replicas can never both move one job; each outcome is written with its
+event in one transaction (outbox). Waiting work is scheduled here (`due_at`), not parked in the
+consumer: one provider's outage never holds another provider's jobs.
 """
 
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from aistudio_contracts import Event, GenerationRequested, Provider
+import asyncpg
+
+from aistudio_contracts import Event, GenerationRequested, Provider, TaskStarted
 from aistudio_runtime import Database, enqueue
 
+from .domain.job import CLAIMABLE, OPEN, STARTABLE, JobState, JobView, can_adopt, is_kie
+
 SCHEMA = "generator"
+WAKEUP_CHANNEL = "generator_jobs_due"
+
+_COLUMNS = (
+    "asset_id, state, provider, requested_provider, media_type, task_id, failure_reason, request, deadline_at,"
+    " attempts, gemini_calls, in_doubt_since"
+)
+KIE_PROVIDERS = [provider.value for provider in Provider if is_kie(provider)]
+
+
+def _values(states: Iterable[JobState]) -> list[str]:
+    return [state.value for state in states]
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
     asset_id: UUID
-    state: str
+    state: JobState
     provider: Provider
+    requested_provider: Provider
+    request: GenerationRequested
+    deadline_at: datetime
+    attempts: int
+    gemini_calls: int
+    in_doubt_since: datetime | None
     task_id: str | None
-    claimed_at: datetime
-    submit_started_at: datetime | None
-    age_seconds: float
-    is_new: bool = False
+    failure_reason: str | None
+
+    @property
+    def view(self) -> JobView:
+        return JobView(
+            state=self.state,
+            provider=self.provider,
+            media_type=self.request.media_type,
+            deadline_at=self.deadline_at,
+            attempts=self.attempts,
+            gemini_calls=self.gemini_calls,
+            in_doubt_since=self.in_doubt_since,
+        )
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Job":
+        return cls(
+            asset_id=row["asset_id"],
+            state=JobState(row["state"]),
+            provider=Provider(row["provider"]),
+            requested_provider=Provider(row["requested_provider"]),
+            request=GenerationRequested.model_validate_json(row["request"]),
+            deadline_at=row["deadline_at"],
+            attempts=row["attempts"],
+            gemini_calls=row["gemini_calls"],
+            in_doubt_since=row["in_doubt_since"],
+            task_id=row["task_id"],
+            failure_reason=row["failure_reason"],
+        )
 
 
 class Jobs:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def claim(self, request: GenerationRequested) -> Job:
-        """Insert the job as claimed, or return the job a previous delivery left behind."""
-        row = await self._db.pool.fetchrow(
-            "WITH inserted AS ("
-            "  INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state)"
-            "  VALUES ($1, $2, $3, $3, $4, 'claimed') ON CONFLICT (asset_id) DO NOTHING"
-            "  RETURNING asset_id, state, provider, task_id, claimed_at, submit_started_at, true AS is_new)"
-            " SELECT *, 0.0::float8 AS age FROM inserted"
-            " UNION ALL"
-            " SELECT asset_id, state, provider, task_id, claimed_at, submit_started_at, false,"
-            "   EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(submit_started_at, claimed_at))::float8"
-            " FROM generator.jobs WHERE asset_id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)",
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._db.pool
+
+    async def enqueue(self, request: GenerationRequested, deadline_at: datetime) -> bool:
+        """Take the request in as a waiting job, due now; False when a delivery before took it."""
+        inserted = await self._pool.fetchval(
+            "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
+            " request, deadline_at, due_at)"
+            " VALUES ($1, $2, $3, $3, $4, 'waiting', $5, $6, clock_timestamp())"
+            " ON CONFLICT (asset_id) DO UPDATE SET request = EXCLUDED.request, deadline_at = EXCLUDED.deadline_at"
+            "   WHERE generator.jobs.request IS NULL"
+            " RETURNING true",
             request.asset_id,
             request.user_id,
             request.provider.value,
             request.media_type.value,
+            request.model_dump_json(),
+            deadline_at,
         )
-        assert row is not None
-        return Job(
-            asset_id=row["asset_id"],
-            state=row["state"],
-            provider=Provider(row["provider"]),
-            task_id=row["task_id"],
-            claimed_at=row["claimed_at"],
-            submit_started_at=row["submit_started_at"],
-            age_seconds=row["age"],
-            is_new=row["is_new"],
-        )
+        if inserted:
+            await self.wake()
+        return bool(inserted)
 
-    async def take_over(self, job: Job) -> bool:
-        """Take a job nobody holds (waiting), or whose worker went away before sending anything."""
-        taken = await self._db.pool.fetchval(
-            "UPDATE generator.jobs SET state = 'claimed', claimed_at = clock_timestamp()"
-            " WHERE asset_id = $1 AND state = $2 AND claimed_at = $3 RETURNING true",
+    async def wake(self) -> None:
+        await self._pool.execute("SELECT pg_notify($1, '')", WAKEUP_CHANNEL)
+
+    async def recover_abandoned(self) -> tuple[int, int]:
+        """Jobs whose worker went away: sent nothing → waiting again; maybe sent → in doubt."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            unsent = await conn.fetch(
+                "UPDATE generator.jobs SET state = 'waiting', due_at = clock_timestamp(), lease_until = NULL"
+                " WHERE state = 'claimed' AND lease_until < clock_timestamp() RETURNING asset_id"
+            )
+            doubtful = await conn.fetch(
+                "UPDATE generator.jobs SET state = 'in_doubt', in_doubt_since = clock_timestamp(),"
+                " due_at = clock_timestamp(), lease_until = NULL"
+                " WHERE state = 'submitting' AND lease_until < clock_timestamp() RETURNING asset_id"
+            )
+        return len(unsent), len(doubtful)
+
+    async def claim_due(self, limit: int, lease_seconds: float, kie_slots: int) -> list[Job]:
+        """Due jobs, leased to this worker: KIE-bound waiting jobs only as many as KIE has slots for."""
+        claimed: list[Job] = []
+        for kie_bound, room in ((False, limit), (True, min(limit, kie_slots))):
+            room = min(room, limit - len(claimed))
+            if room <= 0:
+                continue
+            rows = await self._pool.fetch(
+                "UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2),"
+                " state = CASE WHEN state = 'waiting' THEN 'claimed' ELSE state END"
+                " WHERE asset_id IN (SELECT asset_id FROM generator.jobs"
+                "   WHERE state = ANY($3::text[]) AND due_at <= clock_timestamp() AND request IS NOT NULL"
+                "   AND ((state = 'waiting' AND provider = ANY($4::text[])) = $5)"
+                "   ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_COLUMNS}",
+                room,
+                lease_seconds,
+                _values(CLAIMABLE),
+                KIE_PROVIDERS,
+                kie_bound,
+            )
+            claimed.extend(Job.from_row(row) for row in rows)
+        return claimed
+
+    async def seconds_until_next_due(self) -> float | None:
+        value = await self._pool.fetchval(
+            "SELECT EXTRACT(EPOCH FROM min(due_at) - clock_timestamp()) FROM generator.jobs"
+            " WHERE state = ANY($1::text[])",
+            _values(CLAIMABLE),
+        )
+        return None if value is None else max(float(value), 0.0)
+
+    async def renew(self, asset_ids: list[UUID], lease_seconds: float) -> None:
+        if asset_ids:
+            await self._pool.execute(
+                "UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2)"
+                " WHERE asset_id = ANY($1::uuid[]) AND state = ANY($3::text[])",
+                asset_ids,
+                lease_seconds,
+                _values(OPEN),
+            )
+
+    async def start(self, job: Job, provider: Provider, waste: dict[str, Any] | None = None) -> bool:
+        """Committed before the paid request leaves: from here on, a crash leaves the job in doubt."""
+        started = await self._pool.fetchval(
+            "UPDATE generator.jobs SET state = 'submitting', provider = $2, submit_started_at = clock_timestamp(),"
+            " gemini_calls = gemini_calls + CASE WHEN $3 THEN 1 ELSE 0 END,"
+            " wasted = CASE WHEN $4::jsonb IS NULL THEN wasted ELSE wasted || $4::jsonb END"
+            " WHERE asset_id = $1 AND state = ANY($5::text[]) RETURNING true",
             job.asset_id,
-            job.state,
-            job.claimed_at,
-        )
-        return bool(taken)
-
-    async def touch(self, asset_id: UUID) -> None:
-        """Keep a claim fresh while it waits for a rate-limit slot."""
-        await self._db.pool.execute(
-            "UPDATE generator.jobs SET claimed_at = clock_timestamp() WHERE asset_id = $1 AND state = 'claimed'",
-            asset_id,
-        )
-
-    async def start_submission(self, asset_id: UUID, provider: Provider) -> bool:
-        """Record, committed, that a paid request is about to be sent. False if another worker did."""
-        started = await self._db.pool.fetchval(
-            "UPDATE generator.jobs SET state = 'submitting', provider = $2, submit_started_at = clock_timestamp()"
-            " WHERE asset_id = $1 AND state = 'claimed' RETURNING true",
-            asset_id,
             provider.value,
+            not is_kie(provider),
+            json.dumps([waste]) if waste else None,
+            _values(STARTABLE),
         )
         return bool(started)
 
-    async def release(self, asset_id: UUID) -> None:
-        """The request was refused before any work began: nothing is in flight, any worker may retry."""
-        await self._db.pool.execute(
-            "UPDATE generator.jobs SET state = 'waiting', submit_started_at = NULL"
-            " WHERE asset_id = $1 AND state IN ('claimed', 'submitting')",
-            asset_id,
+    async def retry_at(self, job: Job, at: datetime, *, unbilled_gemini_call: bool) -> bool:
+        """A refusal: nothing was billed; the job waits in the table until `at`."""
+        moved = await self._pool.fetchval(
+            "UPDATE generator.jobs SET state = 'waiting', due_at = $2, lease_until = NULL, attempts = attempts + 1,"
+            " gemini_calls = gemini_calls - CASE WHEN $3 THEN 1 ELSE 0 END, submit_started_at = NULL"
+            " WHERE asset_id = $1 AND state IN ('claimed', 'submitting') RETURNING true",
+            job.asset_id,
+            at,
+            unbilled_gemini_call,
+        )
+        return bool(moved)
+
+    async def postpone(self, job: Job, at: datetime) -> None:
+        """No KIE slot after all (another replica took it): wait, without counting an attempt."""
+        await self._pool.execute(
+            "UPDATE generator.jobs SET state = CASE WHEN state = 'claimed' THEN 'waiting' ELSE state END,"
+            " due_at = $2, lease_until = NULL WHERE asset_id = $1 AND state IN ('claimed', 'in_doubt')",
+            job.asset_id,
+            at,
         )
 
-    async def hold_again(self, asset_id: UUID) -> bool:
-        """Back from `submitting` to `claimed` after a definite refusal, to try another provider."""
-        held = await self._db.pool.fetchval(
+    async def doubt(self, job: Job) -> bool:
+        """The paid request may have reached the provider: wait for its callback instead."""
+        moved = await self._pool.fetchval(
+            "UPDATE generator.jobs SET state = 'in_doubt', in_doubt_since = clock_timestamp(),"
+            " due_at = clock_timestamp(), lease_until = NULL"
+            " WHERE asset_id = $1 AND state = 'submitting' RETURNING true",
+            job.asset_id,
+        )
+        return bool(moved)
+
+    async def wait_in_doubt(self, job: Job, until: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE generator.jobs SET due_at = $2, lease_until = NULL WHERE asset_id = $1 AND state = 'in_doubt'",
+            job.asset_id,
+            until,
+        )
+
+    async def record_task(self, job: Job, event: TaskStarted) -> bool:
+        """The provider's task id, the moment it is known (unless the job moved to another provider)."""
+        return await self._finish(
+            job.asset_id,
+            (JobState.SUBMITTING, JobState.IN_DOUBT),
+            JobState.SUBMITTED,
+            event,
+            task_id=event.task_id,
+            provider=event.provider,
+        )
+
+    async def hold(self, job: Job) -> bool:
+        """Back from `submitting` to `claimed` after a definite answer: nothing is in flight."""
+        held = await self._pool.fetchval(
             "UPDATE generator.jobs SET state = 'claimed', submit_started_at = NULL"
             " WHERE asset_id = $1 AND state = 'submitting' RETURNING true",
-            asset_id,
+            job.asset_id,
         )
         return bool(held)
 
-    async def finish(
+    async def complete(self, job: Job, event: Event) -> bool:
+        return await self._finish(job.asset_id, (JobState.SUBMITTING,), JobState.COMPLETED, event)
+
+    async def fail(self, job: Job, reason: str, event: Event) -> bool:
+        return await self._finish(job.asset_id, tuple(OPEN), JobState.FAILED, event, failure_reason=reason)
+
+    async def find(self, asset_id: UUID) -> Job | None:
+        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM generator.jobs WHERE asset_id = $1", asset_id)
+        return Job.from_row(row) if row and row["request"] is not None else None
+
+    async def adopt(
+        self, asset_id: UUID, task_id: str, started: Callable[[Job, str], TaskStarted]
+    ) -> TaskStarted | None:
+        """A KIE callback names the task of a job whose submission is in doubt: record it, so the
+        poller follows it and the paid result reaches the user. None when there is nothing to adopt."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM generator.jobs WHERE asset_id = $1 FOR UPDATE", asset_id)
+            if row is None or row["request"] is None:
+                return None
+            job = Job.from_row(row)
+            if not can_adopt(job.state, job.provider, job.task_id, job.failure_reason):
+                return None
+            event = started(job, task_id)
+            await conn.execute(
+                "UPDATE generator.jobs SET state = 'submitted', task_id = $2, failure_reason = NULL,"
+                " lease_until = NULL, finished_at = NULL WHERE asset_id = $1",
+                asset_id,
+                task_id,
+            )
+            await enqueue(conn, SCHEMA, event)
+            return event
+
+    async def record_waste(self, asset_id: UUID, entry: dict[str, Any]) -> bool:
+        """Paid work that delivered nothing; recorded once per task id."""
+        recorded = await self._pool.fetchval(
+            "UPDATE generator.jobs SET wasted = wasted || $2::jsonb"
+            " WHERE asset_id = $1 AND NOT wasted @> $2::jsonb RETURNING true",
+            asset_id,
+            json.dumps([entry]),
+        )
+        return bool(recorded)
+
+    async def _finish(
         self,
         asset_id: UUID,
-        *,
-        from_states: tuple[str, ...],
-        state: str,
+        from_states: tuple[JobState, ...],
+        state: JobState,
         event: Event,
+        *,
         task_id: str | None = None,
         failure_reason: str | None = None,
+        provider: Provider | None = None,
     ) -> bool:
-        async with self._db.pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             moved = await conn.fetchval(
                 "UPDATE generator.jobs SET state = $2, task_id = COALESCE($3, task_id), failure_reason = $4,"
+                " lease_until = NULL,"
                 " finished_at = CASE WHEN $2 IN ('completed', 'failed') THEN clock_timestamp() END"
-                " WHERE asset_id = $1 AND state = ANY($5::text[]) RETURNING true",
+                " WHERE asset_id = $1 AND state = ANY($5::text[]) AND ($6::text IS NULL OR provider = $6)"
+                " RETURNING true",
                 asset_id,
-                state,
+                state.value,
                 task_id,
                 failure_reason,
-                list(from_states),
+                _values(from_states),
+                provider.value if provider else None,
             )
             if moved:
                 await enqueue(conn, SCHEMA, event)

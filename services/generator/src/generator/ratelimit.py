@@ -1,53 +1,76 @@
 """KIE's account-wide submit limit, shared by every generator replica through Postgres.
 
-A sliding window: a submission may start when fewer than `limit` started in the last `window`
-seconds. Bookings are serialised by a transaction-scoped advisory lock, so replicas never
-overbook; work over the limit waits its turn instead of drawing a 429.
+A sliding window: a submission may start when fewer than `limit` were in flight or answered
+within the last `window + margin` seconds. KIE counts a request when it arrives, which is
+somewhere between the moment we book the slot and the moment its answer comes back; so a slot
+is booked right before the request leaves and, once answered, moved to the answer's time
+(`settle`). The window then covers every instant KIE may have counted it, however late a busy
+machine sent it. Bookings are serialised by a transaction-scoped advisory lock, so replicas
+never overbook; work over the limit waits in the job table instead of drawing a 429.
 """
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aistudio_runtime import Database
 
 _LOCK_KEY = 0x4B49455F5355424D  # "KIE_SUBM"
-# KIE counts by its own clock; a small margin keeps us clear of its window edge.
-_MARGIN_SECONDS = 0.25
+_UNANSWERED_RECHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    slot_id: int | None
+    # Seconds until a slot frees up when none was booked (slot_id is None).
+    wait_seconds: float
+
+    @property
+    def granted(self) -> bool:
+        return self.slot_id is not None
 
 
 class SubmitRateLimiter:
-    def __init__(self, db: Database, *, limit: int, window_seconds: float) -> None:
+    def __init__(self, db: Database, *, limit: int, window_seconds: float, margin_seconds: float) -> None:
         self._db = db
         self._limit = limit
-        self._window = window_seconds + _MARGIN_SECONDS
+        self._window = window_seconds + margin_seconds
 
-    async def try_acquire(self) -> float:
-        """Book a slot now and return 0, or return how many seconds to wait before trying again."""
+    async def book(self) -> Booking:
+        """Book a slot for a request about to leave, or say how long until one frees up."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             await conn.execute(
-                "DELETE FROM generator.kie_submissions WHERE at < clock_timestamp() - make_interval(secs => $1)",
+                "DELETE FROM generator.kie_submissions"
+                " WHERE COALESCE(answered_at, at) < clock_timestamp() - make_interval(secs => $1)",
                 self._window * 6,
             )
+            # Unanswered bookings hold their slot however old they are (up to the cleanup above).
+            # An unanswered booking is looked at again shortly: its answer usually comes within a second.
             wait = await conn.fetchval(
-                "SELECT EXTRACT(EPOCH FROM (at + make_interval(secs => $1) - clock_timestamp()))"
-                " FROM generator.kie_submissions WHERE at > clock_timestamp() - make_interval(secs => $1)"
-                " ORDER BY at DESC OFFSET $2 - 1 LIMIT 1",
+                "SELECT CASE WHEN answered_at IS NULL THEN $3 ELSE"
+                "   EXTRACT(EPOCH FROM (answered_at + make_interval(secs => $1) - clock_timestamp()))::float8 END"
+                " FROM generator.kie_submissions"
+                " WHERE answered_at IS NULL OR answered_at > clock_timestamp() - make_interval(secs => $1)"
+                " ORDER BY COALESCE(answered_at, 'infinity'::timestamptz) DESC OFFSET $2 - 1 LIMIT 1",
                 self._window,
                 self._limit,
+                _UNANSWERED_RECHECK_SECONDS,
             )
             if wait is not None and wait > 0:
-                return float(wait)
-            await conn.execute("INSERT INTO generator.kie_submissions DEFAULT VALUES")
-            return 0.0
+                return Booking(None, float(wait))
+            slot_id = await conn.fetchval("INSERT INTO generator.kie_submissions DEFAULT VALUES RETURNING id")
+            return Booking(int(slot_id), 0.0)
 
-    async def acquire(self, heartbeat: Callable[[], Awaitable[None]] | None = None) -> float:
-        """Wait for a slot; returns the seconds spent waiting. `heartbeat` runs while waiting."""
-        waited = 0.0
-        while (delay := await self.try_acquire()) > 0:
-            if heartbeat is not None:
-                await heartbeat()
-            step = min(delay, 5.0)
-            await asyncio.sleep(step)
-            waited += step
-        return waited
+    async def settle(self, slot_id: int) -> None:
+        """The request was answered (or failed): KIE counted it no later than now."""
+        await self._db.pool.execute(
+            "UPDATE generator.kie_submissions SET answered_at = clock_timestamp() WHERE id = $1", slot_id
+        )
+
+    async def free_slots(self) -> int:
+        """How many submissions could start now (a hint for claiming; `book` decides)."""
+        used = await self._db.pool.fetchval(
+            "SELECT count(*) FROM generator.kie_submissions"
+            " WHERE answered_at IS NULL OR answered_at > clock_timestamp() - make_interval(secs => $1)",
+            self._window,
+        )
+        return max(self._limit - int(used), 0)

@@ -12,10 +12,19 @@ class GeneratorSettings(ServiceSettings, ProviderSettings):
     kie_callbacks_enabled: bool = True
     kie_submit_limit: int = Field(default=20, ge=1)
     kie_submit_window_seconds: float = Field(default=10.0, gt=0)
+    # Kept clear of KIE's window edge on top of holding each slot until its answer (see ratelimit.py).
+    kie_submit_margin_seconds: float = Field(default=1.0, ge=0)
+    # Each attempt must hold a rate-limit slot, so the generator schedules retries itself: one try per call.
+    kie_retry_attempts: int = Field(default=1, ge=1)
     media_dir: str = ".run/media"
     reference_image_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    # A claim younger than this may still be in another replica's hands: wait rather than act.
+    # An image whose KIE submission is in doubt waits this long for KIE's callback, then goes to Gemini.
     in_flight_grace_seconds: float = Field(default=120.0, gt=0)
-    # After this many deliveries of one request, the job is failed instead of retried again.
+    # Refused submissions are tried this many times (within the deadline) before the job fails.
     submit_max_attempts: int = Field(default=12, ge=1)
+    # Jobs one replica works on at once.
     submit_concurrency: int = Field(default=32, ge=1)
+    # A worker holds a claimed job this long, renewed while it works; a dead worker's jobs are recovered after it.
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    # Only for requests from before the gateway stamped each job's deadline.
+    generation_timeout_seconds: float = Field(default=1200, gt=0)

@@ -1,17 +1,20 @@
-"""One paid submission per job: claim, (wait for a rate-limit slot,) submit, record — or fail clearly.
+"""The work on one claimed job: one paid submission, its answer recorded durably — or a clear end.
 
-After a crash or a redelivery nothing is resubmitted blindly: a job whose paid request may
-have been sent (`submitting`) is left to its worker for a grace period, then failed as an
-unknown outcome — never sent again. Only a definite refusal (nothing billed) is retried, or,
-for images, handed to the fallback provider.
+The rules (what comes next after a claim or an error) live in domain/job.py; this module does
+the I/O they ask for. A KIE task id is logged the moment it returns and then written through a
+database outage, so a task the provider accepted is never lost; a request whose answer was lost
+leaves the job in doubt for the provider's callback to settle, never resent blindly.
 """
 
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_delay, wait_exponential
 
 from aistudio_contracts import (
     IMAGE_FALLBACK_PROVIDER,
@@ -19,14 +22,10 @@ from aistudio_contracts import (
     FailureReason,
     GenerationCompleted,
     GenerationFailed,
-    GenerationRequested,
-    MediaType,
-    Provider,
     StoredMedia,
     TaskStarted,
 )
 from aistudio_providers import (
-    ErrorKind,
     GeminiImageClient,
     KieClient,
     KieSubmit,
@@ -40,27 +39,23 @@ from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 from aistudio_runtime.messaging import redelivery_delay
 
-from .jobs import Jobs
+from .domain.job import Doubt, Fail, JobState, Policy, Retry, Step, Submit, WaitUntil, after_error, is_kie, next_step
+from .jobs import Job, Jobs
 from .ratelimit import SubmitRateLimiter
 from .settings import GeneratorSettings
 
 log = get_logger(__name__)
 
-Heartbeat = Callable[[], Awaitable[None]]
-
-UNKNOWN_OUTCOME_MESSAGE = (
-    "We could not confirm whether the provider accepted this request, so it was stopped rather than "
-    "sent twice. It was not counted against your quota; please try again."
-)
-GAVE_UP_MESSAGE = "The provider stayed unavailable, so the generation was stopped. It was not counted."
 REFERENCE_MESSAGE = "The reference image could not be downloaded; check that the URL points to a public image."
-DONE = frozenset({"submitted", "completed", "failed"})
+# Writes that carry a provider's answer are retried this long past the job's deadline (a database outage).
+DURABLE_WRITE_GRACE = timedelta(minutes=10)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
 
 
-class RetryLater(Exception):
-    def __init__(self, delay: float, why: str) -> None:
-        super().__init__(why)
-        self.delay = delay
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Submitter:
@@ -73,6 +68,7 @@ class Submitter:
         gemini: Callable[[], GeminiImageClient],
         media: MediaStore,
         http: Callable[[], httpx.AsyncClient],
+        clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
@@ -81,99 +77,105 @@ class Submitter:
         self._gemini = gemini
         self._media = media
         self._http = http
+        self._clock = clock
+        self.policy = Policy(
+            in_doubt_grace=timedelta(seconds=settings.in_flight_grace_seconds),
+            callbacks_enabled=settings.kie_callbacks_enabled,
+            max_attempts=settings.submit_max_attempts,
+        )
 
-    async def handle(self, request: GenerationRequested, attempt: int, heartbeat: Heartbeat) -> None:
-        job = await self._jobs.claim(request)
-        if job.state in DONE:
-            log.info("job_already_handled", state=job.state)
+    async def work(self, job: Job) -> None:
+        """A worker claimed `job`: take the next step the rules give."""
+        await self._apply(job, next_step(job.view, self._clock(), self.policy))
+
+    async def adopt(self, asset_id: UUID, task_id: str) -> TaskStarted | None:
+        """A KIE callback named `task_id` for the asset: adopt it if the job is in doubt; if the job
+        went to the fallback meanwhile, that task is paid for and delivers nothing: record the waste."""
+        adopted = await self._jobs.adopt(asset_id, task_id, lambda job, task: self._task_started(job, task, True))
+        if adopted is not None:
+            log.warning("kie_task_adopted_from_callback", task_id=task_id)
+            return adopted
+        job = await self._jobs.find(asset_id)
+        if job and is_kie(job.requested_provider) and not is_kie(job.provider) and job.task_id != task_id:
+            waste = {"provider": job.requested_provider.value, "task_id": task_id, "why": "task_after_fallback"}
+            if await self._jobs.record_waste(asset_id, waste):
+                log.warning("kie_task_wasted", task_id=task_id, provider=job.requested_provider)
+        return None
+
+    async def _apply(self, job: Job, step: Step) -> None:
+        match step:
+            case Fail(reason, message):
+                await self._fail(job, reason, message)
+            case WaitUntil(at):
+                await self._jobs.wait_in_doubt(job, at)
+            case Retry(at):
+                log.info("submission_refused_retry_later", at=at.isoformat(), provider=job.provider)
+                await self._jobs.retry_at(job, at, unbilled_gemini_call=not is_kie(job.provider))
+            case Doubt():
+                log.error("submission_outcome_unknown_waiting_for_callback", provider=job.provider)
+                await self._jobs.doubt(job)
+            case Submit(provider, repeats_lost_call) if is_kie(provider):
+                await self._submit_to_kie(job)
+            case Submit(provider, repeats_lost_call):
+                await self._generate_with_gemini(job, repeats_lost_call=repeats_lost_call)
+
+    async def _submit_to_kie(self, job: Job) -> None:
+        booking = await self._limiter.book()
+        if not booking.granted:
+            await self._jobs.postpone(job, self._clock() + timedelta(seconds=booking.wait_seconds))
             return
-        if not job.is_new:
-            grace = self._settings.in_flight_grace_seconds
-            if job.state == "submitting":
-                if job.age_seconds < grace:
-                    raise RetryLater(grace - job.age_seconds, "a paid request may still be in flight")
-                log.error("submission_outcome_unknown", age_seconds=job.age_seconds)
-                await self._fail(request, job.provider, FailureReason.UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_MESSAGE)
-                return
-            if job.state == "claimed" and job.age_seconds < grace:
-                raise RetryLater(grace - job.age_seconds, "another worker holds the job")
-            if not await self._jobs.take_over(job):
-                raise RetryLater(1.0, "another worker took the job")
-        if attempt > self._settings.submit_max_attempts:
-            await self._fail(request, request.provider, FailureReason.PROVIDER_UNAVAILABLE, GAVE_UP_MESSAGE)
-            return
-        if PROVIDERS[request.provider].asynchronous:
-            await self._submit_to_kie(request, attempt, heartbeat)
-        else:
-            await self._generate_with_gemini(request, attempt, requested=None)
-
-    async def _submit_to_kie(self, request: GenerationRequested, attempt: int, heartbeat: Heartbeat) -> None:
-        async def keep_alive() -> None:
-            await heartbeat()
-            await self._jobs.touch(request.asset_id)
-
-        waited = await self._limiter.acquire(keep_alive)
-        if waited:
-            log.info("waited_for_rate_limit", seconds=round(waited, 2))
-        if not await self._jobs.start_submission(request.asset_id, request.provider):
-            raise RetryLater(1.0, "the job moved on while waiting")
-        callback = self._callback_url(request.asset_id) if self._settings.kie_callbacks_enabled else None
+        assert booking.slot_id is not None
+        request = job.request
+        callback = self._callback_url(job.asset_id) if self._settings.kie_callbacks_enabled else None
         try:
-            task_id = await self._kie().submit(
-                request.provider,
-                KieSubmit(request.prompt, request.aspect_ratio, request.reference_image_url, callback),
-            )
-        except ProviderError as error:
-            await self._kie_refused(request, attempt, error)
-            return
-        except Exception:
-            log.exception("submission_failed_unexpectedly")
-            await self._fail(request, request.provider, FailureReason.UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_MESSAGE)
-            return
-        started = TaskStarted(
-            correlation_id=request.asset_id,
-            asset_id=request.asset_id,
-            user_id=request.user_id,
-            provider=request.provider,
-            media_type=request.media_type,
-            task_id=task_id,
-            prompt=request.prompt,
-            callback_url=callback,
-        )
-        await self._jobs.finish(
-            request.asset_id, from_states=("submitting",), state="submitted", event=started, task_id=task_id
-        )
-        log.info("task_started", provider=request.provider, task_id=task_id)
+            if not await self._jobs.start(job, job.provider):
+                log.info("job_moved_on_before_submission")
+                return
+            submitting = dataclasses.replace(job, state=JobState.SUBMITTING)
+            try:
+                task_id = await self._kie().submit(
+                    job.provider,
+                    KieSubmit(request.prompt, request.aspect_ratio, request.reference_image_url, callback),
+                )
+            except ProviderError as error:
+                log.warning("kie_submit_failed", kind=error.kind, reason=error.reason, error=str(error))
+                await self._after_error(submitting, error)
+                return
+            except Exception:
+                log.exception("kie_submit_failed_unexpectedly")
+                await self._jobs.doubt(submitting)
+                return
+        finally:
+            await self._limiter.settle(booking.slot_id)
+        # Logged before anything else can fail: with this line an operator can always find the task.
+        log.info("kie_task_accepted", task_id=task_id, provider=job.provider)
+        started = self._task_started(submitting, task_id, adopted=False)
+        if await self._durably(submitting, lambda: self._jobs.record_task(submitting, started)):
+            log.info("task_started", provider=job.provider, task_id=task_id)
 
-    async def _kie_refused(self, request: GenerationRequested, attempt: int, error: ProviderError) -> None:
-        log.warning("kie_submit_failed", kind=error.kind, reason=error.reason, error=str(error))
-        definitely_unbilled = error.kind in (ErrorKind.REFUSED, ErrorKind.ACCOUNT)
-        if definitely_unbilled and request.media_type is MediaType.IMAGE:
-            if await self._jobs.hold_again(request.asset_id):
-                await self._generate_with_gemini(request, attempt, requested=request.provider)
+    async def _generate_with_gemini(self, job: Job, *, repeats_lost_call: bool) -> None:
+        if job.state is JobState.SUBMITTING and not await self._jobs.hold(job):
             return
-        if error.kind is ErrorKind.REFUSED:
-            await self._jobs.release(request.asset_id)
-            raise RetryLater(redelivery_delay(attempt) * 5, "KIE refused the submission")
-        if error.kind is ErrorKind.AMBIGUOUS:
-            await self._fail(request, request.provider, FailureReason.UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_MESSAGE)
-            return
-        await self._fail(request, request.provider, error.reason, error.user_message)
-
-    async def _generate_with_gemini(
-        self, request: GenerationRequested, attempt: int, *, requested: Provider | None
-    ) -> None:
-        provider = IMAGE_FALLBACK_PROVIDER
-        if not await self._jobs.start_submission(request.asset_id, provider):
-            raise RetryLater(1.0, "the job moved on")
+        request = job.request
         try:
             reference = await self._reference_image(request.reference_image_url)
         except MediaError as error:
             if error.retryable:
-                await self._jobs.release(request.asset_id)
-                raise RetryLater(redelivery_delay(attempt), "reference image unavailable") from error
-            await self._fail(request, provider, FailureReason.INVALID_INPUT, REFERENCE_MESSAGE)
+                at = self._clock() + timedelta(seconds=redelivery_delay(job.attempts + 1))
+                await self._apply(job, Retry(at) if at < job.deadline_at else Fail(FailureReason.TIMEOUT, str(error)))
+                return
+            await self._fail(job, FailureReason.INVALID_INPUT, REFERENCE_MESSAGE)
             return
+        provider = IMAGE_FALLBACK_PROVIDER
+        waste = {"provider": provider.value, "why": "answer_lost"} if repeats_lost_call else None
+        if not await self._jobs.start(dataclasses.replace(job, state=JobState.CLAIMED), provider, waste):
+            log.info("job_moved_on_before_generation")
+            return
+        if repeats_lost_call:
+            log.warning("gemini_called_again_after_lost_answer")
+        calling = dataclasses.replace(
+            job, state=JobState.SUBMITTING, provider=provider, gemini_calls=job.gemini_calls + 1
+        )
         spec = PROVIDERS[provider]
         ratio = request.aspect_ratio if spec.accepts_aspect_ratio(request.aspect_ratio) else spec.default_aspect_ratio
         try:
@@ -185,17 +187,13 @@ class Submitter:
             )
         except ProviderError as error:
             log.warning("gemini_failed", kind=error.kind, reason=error.reason, error=str(error))
-            if error.retryable:
-                await self._jobs.release(request.asset_id)
-                raise RetryLater(redelivery_delay(attempt) * 2, "Gemini is busy") from error
-            await self._fail(request, provider, error.reason, error.user_message)
+            await self._after_error(calling, error)
             return
-        now = datetime.now(UTC)
-        key = media_key(request.asset_id, image.mime_type, year=now.year, month=now.month)
-        await self._media.put(key, image.data, image.mime_type)
+        now = self._clock()
+        key = media_key(job.asset_id, image.mime_type, year=now.year, month=now.month)
         completed = GenerationCompleted(
-            correlation_id=request.asset_id,
-            asset_id=request.asset_id,
+            correlation_id=job.asset_id,
+            asset_id=job.asset_id,
             user_id=request.user_id,
             provider=provider,
             media_type=request.media_type,
@@ -206,10 +204,42 @@ class Submitter:
                 size_bytes=len(image.data),
                 sha256=hashlib.sha256(image.data).hexdigest(),
             ),
-            requested_provider=requested,
+            requested_provider=job.requested_provider if job.requested_provider is not provider else None,
         )
-        await self._jobs.finish(request.asset_id, from_states=("submitting",), state="completed", event=completed)
-        log.info("generated_synchronously", provider=provider, fallback_from=requested)
+
+        async def keep() -> bool:
+            await self._media.put(key, image.data, image.mime_type)
+            return await self._jobs.complete(calling, completed)
+
+        if await self._durably(calling, keep):
+            log.info("generated_synchronously", provider=provider, fallback_from=completed.requested_provider)
+
+    async def _after_error(self, job: Job, error: ProviderError) -> None:
+        backoff = redelivery_delay(job.attempts + 1) * 5
+        step = after_error(job.view, error.kind, error.reason, error.user_message, self._clock(), self.policy, backoff)
+        await self._apply(job, step)
+
+    async def _durably(self, job: Job, write: Callable[[], Awaitable[T]]) -> T:
+        """Write a provider's answer, retrying through a database (or store) outage: the answer is paid
+        for and exists nowhere else. Gives up only well past the job's deadline."""
+        give_up_in = (job.deadline_at + DURABLE_WRITE_GRACE - self._clock()).total_seconds()
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(max(give_up_in, 1.0)),
+            wait=wait_exponential(multiplier=0.25, max=5.0),
+            retry=retry_if_not_exception_type(ProviderError),
+            before_sleep=lambda state: log.warning(
+                "durable_write_retry",
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception()) if state.outcome else None,
+            ),
+            reraise=True,
+        )
+
+        async def attempt() -> T:
+            return await write()
+
+        result: T = await retrying(attempt)
+        return result
 
     async def _reference_image(self, url: str | None) -> tuple[bytes, str] | None:
         if not url:
@@ -222,26 +252,32 @@ class Submitter:
         )
         return downloaded.data, downloaded.content_type
 
-    async def _fail(
-        self, request: GenerationRequested, provider: Provider, reason: FailureReason, message: str
-    ) -> None:
+    async def _fail(self, job: Job, reason: FailureReason, message: str) -> None:
         failed = GenerationFailed(
-            correlation_id=request.asset_id,
-            asset_id=request.asset_id,
-            user_id=request.user_id,
-            provider=provider,
+            correlation_id=job.asset_id,
+            asset_id=job.asset_id,
+            user_id=job.request.user_id,
+            provider=job.provider,
             reason=reason,
             message=message,
         )
-        moved = await self._jobs.finish(
-            request.asset_id,
-            from_states=("claimed", "waiting", "submitting"),
-            state="failed",
-            event=failed,
-            failure_reason=reason.value,
+        if await self._jobs.fail(job, reason.value, failed):
+            log.warning("generation_failed", reason=reason, provider=job.provider)
+
+    def _task_started(self, job: Job, task_id: str, adopted: bool) -> TaskStarted:
+        request = job.request
+        return TaskStarted(
+            correlation_id=job.asset_id,
+            asset_id=job.asset_id,
+            user_id=request.user_id,
+            provider=job.provider,
+            media_type=request.media_type,
+            task_id=task_id,
+            prompt=request.prompt,
+            callback_url=self._callback_url(job.asset_id) if self._settings.kie_callbacks_enabled else None,
+            deadline_at=job.deadline_at,
+            adopted=adopted,
         )
-        if moved:
-            log.warning("generation_failed", reason=reason, provider=provider)
 
     def _callback_url(self, asset_id: UUID) -> str:
         token = callback_token(self._settings.callback_signing_key.get_secret_value(), asset_id)
