@@ -21,7 +21,7 @@ from aistudio_contracts.catalog import FailureReason, MediaType, Provider
 from aistudio_contracts.subjects import DEAD_LETTER_STREAM, DLQ_PREFIX, EVENTS_STREAM
 from aistudio_runtime import ServiceRuntime, ServiceSettings, create_broker, durable_subscriber, publish_event
 from aistudio_runtime import dead_letter as headers
-from aistudio_runtime.deadletters import DeadLetter, drop, list_dead_letters, replay, show
+from aistudio_runtime.deadletters import DeadLetter, drop, list_dead_letters, replay, run, show
 from aistudio_runtime.delivery import CONSUMER_MAX_DELIVER_MARGIN
 from aistudio_runtime.messaging import ensure_stream
 
@@ -368,3 +368,25 @@ def test_retention_must_outlast_the_events_stream() -> None:
     with pytest.raises(ValueError, match="RETENTION_DAYS"):
         ServiceSettings(retention_days=14)
     assert ServiceSettings(retention_days=15).retention_days == 15
+
+
+async def test_the_operator_command_lists_dead_letters_for_people_and_as_json(
+    start_service: Callable[[Register], Awaitable[Service]], nats_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    durable = f"listed-{uuid4().hex[:6]}"
+
+    def register(broker: NatsBroker) -> None:
+        @durable_subscriber(broker, GenerationFailed, durable)
+        async def handle(event: GenerationFailed) -> None:
+            pass
+
+    service = await start_service(register)
+    await publish(service, GenerationFailed.subject, b"not json")
+    [letter] = await eventually(lambda: service.letters_of(durable), what="the dead letter")
+    capsys.readouterr()
+
+    assert await run(nats_url, "list", None, as_json=False) == 0
+    assert durable in capsys.readouterr().out
+    assert await run(nats_url, "show", letter.sequence, as_json=True) == 0
+    assert json.loads(capsys.readouterr().out)["payload"] == "not json"
+    assert await run(nats_url, "show", letter.sequence + 100, as_json=False) == 1
