@@ -173,7 +173,7 @@ async def tracking(
     """A running tracker (one replica) over the test's database and the simulator."""
     async with contextlib.AsyncExitStack() as stack:
         kie = await stack.enter_async_context(KieClient.from_settings(settings))
-        downloads = http or await stack.enter_async_context(download_client(settings))
+        downloads = http if http is not None else await stack.enter_async_context(download_client(settings))
         tracker = Tracker(
             settings,
             db,

@@ -15,7 +15,7 @@ from aistudio_contracts import Event
 from aistudio_providers import KieClient
 from aistudio_runtime.mediastore import LocalMediaStore
 from poller.domain.task import LOST_RESULT_MESSAGE, Outcome
-from poller.tasks import Tasks
+from poller.tasks import Tasks, TrackedTask
 
 from ..support.simulator import SimulatorAdmin
 from .conftest import Db, FailingStore, emitted, finished_row, poller_settings, submit, task_started, tracking, wait_for
@@ -65,7 +65,8 @@ async def test_a_long_download_renews_the_lease_so_no_other_replica_claims_the_t
     async with httpx.AsyncClient(transport=slow) as http, tracking(db, settings, http=http):
         await wait_for(lambda: _is_set(slow.started), "the download to start")
         first_lease = await _lease_end(db, event.asset_id)
-        other_replica, claimed_by_other, latest_lease = uuid4(), [], first_lease
+        assert first_lease is not None
+        other_replica, claimed_by_other, latest_lease = uuid4(), list[TrackedTask](), first_lease
         while not slow.finished.is_set():
             claimed_by_other += await tasks.claim_due(10, lease, other_replica)
             latest_lease = max(latest_lease, await _lease_end(db, event.asset_id) or latest_lease)
@@ -73,7 +74,7 @@ async def test_a_long_download_renews_the_lease_so_no_other_replica_claims_the_t
         row = await wait_for(lambda: finished_row(db, event.asset_id), "the task to end")
 
     assert claimed_by_other == []
-    assert first_lease is not None and latest_lease > first_lease + timedelta(seconds=lease / 3)
+    assert latest_lease > first_lease + timedelta(seconds=lease / 3)
     assert row["outcome"] == Outcome.COMPLETED
     assert simulator.tasks()[0]["statusChecks"] == checks_before + 1  # one check, never a second one
 
