@@ -108,7 +108,7 @@ async def system(
 ) -> AsyncIterator[System]:
     port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
-    env = common_env(nats_url, database_url)
+    env = {**common_env(nats_url, database_url), "max_deliver": lifecycle_options.get("max_deliver", 10)}
     providers = provider_env(simulator.url)
     poll = lifecycle_options.get("poll_interval_seconds", 0.2)
     timeout = lifecycle_options.get("generation_timeout_seconds", 60)
@@ -120,6 +120,7 @@ async def system(
             public_base_url=gateway_url,
             callback_signing_key=CALLBACK_KEY,
             generation_timeout_seconds=timeout,
+            max_deliver=env["max_deliver"],
         )
     )
     generator = create_generator(

@@ -1,6 +1,7 @@
 """Every accepted job ends ready or failed, with one paid submission, against the provider simulator."""
 
 import asyncio
+import json
 from typing import Any
 from uuid import uuid4
 
@@ -8,7 +9,7 @@ import httpx
 import nats
 import pytest
 
-from aistudio_contracts import GenerationRequested, SubscriptionChanged
+from aistudio_contracts import GenerationRequested, SubscriptionChanged, subjects
 
 from .conftest import System
 
@@ -197,3 +198,30 @@ async def test_a_plan_change_from_billing_lifts_the_limit(system: System, nats_u
         await asyncio.sleep(0.1)
     accepted = await system.api.post("/api/ai/generate-media", json=IMAGE, headers=system.auth("mona"))
     assert accepted.status_code == 202
+
+
+@pytest.mark.parametrize("lifecycle_options", [{"max_deliver": 2}])
+async def test_a_poison_event_is_dead_lettered_and_its_job_failed_with_the_unit_released(
+    system: System, nats_url: str
+) -> None:
+    asset = await system.generate(
+        "olga", **{**VIDEO, "prompt": "A slow render that will never start [sim:duration=60]"}
+    )
+    assert (await _usage(system, "olga"))["reserved"] == 1
+    # A TaskStarted no consumer can read (its task id is missing): every delivery fails.
+    poison = {"event_id": str(uuid4()), "correlation_id": asset["id"], "asset_id": asset["id"], "user_id": "olga"}
+    client = await nats.connect(nats_url)
+    try:
+        await client.jetstream().publish(subjects.TASK_STARTED, json.dumps(poison).encode())
+        done = await system.wait_finished("olga", asset["id"], within=60)
+        dead = await client.jetstream().stream_info(subjects.DEAD_LETTER_STREAM.name)
+    finally:
+        await client.close()
+    assert done["status"] == "error" and done["errorCode"] == "internal_error"
+    assert dead.state.messages >= 1
+    for _ in range(100):
+        usage = await _usage(system, "olga")
+        if usage["reserved"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (usage["used"], usage["reserved"]) == (0, 0)

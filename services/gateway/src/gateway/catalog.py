@@ -235,20 +235,21 @@ class Catalog:
             return await self._fail(conn, asset_id, reason, message)
 
     async def expire_overdue(self, grace: timedelta, reason: FailureReason, message: str, limit: int = 200) -> int:
-        """Fail what is still processing past its deadline plus `grace` (the catalog's own backstop)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            ids = await conn.fetch(
-                "SELECT id FROM gateway.media_assets WHERE status = 'processing'"
-                " AND COALESCE(deadline_at, created_at + make_interval(secs => $2)) < now() - $1::interval"
-                " ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED",
-                grace,
-                self._timeout_seconds,
-                limit,
-            )
-            failed = 0
-            for row in ids:
+        """Fail what is still processing past its deadline plus `grace` (the catalog's own backstop).
+        One transaction per asset: each locks its user's change counter, and replicas sweep at once."""
+        overdue = await self.pool.fetch(
+            "SELECT id FROM gateway.media_assets WHERE status = 'processing'"
+            " AND COALESCE(deadline_at, created_at + make_interval(secs => $2)) < now() - $1::interval"
+            " ORDER BY created_at LIMIT $3",
+            grace,
+            self._timeout_seconds,
+            limit,
+        )
+        failed = 0
+        for row in overdue:
+            async with self.pool.acquire() as conn, conn.transaction():
                 failed += await self._fail(conn, row["id"], reason, message) is not None
-            return failed
+        return failed
 
     async def caption_generated(self, event: CaptionGenerated) -> bool:
         async with self._once("caption-generated", event.event_id) as conn:

@@ -1,5 +1,6 @@
 """The gateway's side of the request/reply exchange with the usage service."""
 
+import asyncio
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
@@ -17,8 +18,12 @@ from aistudio_contracts import (
     SetPlan,
     UsageSummary,
 )
+from aistudio_runtime import get_logger
 
 R = TypeVar("R", bound=BaseModel)
+log = get_logger(__name__)
+# Over about half a minute; past that the usage service's own sweeper gives the unit back at the deadline.
+WITHDRAW_ATTEMPTS = 5
 
 
 class UsageUnavailable(Exception):
@@ -29,6 +34,23 @@ class UsageClient:
     def __init__(self, broker: NatsBroker, timeout: float) -> None:
         self._broker = broker
         self._timeout = timeout
+        self._withdrawals: set[asyncio.Task[None]] = set()
+
+    def withdraw_soon(self, request_id: UUID, user_id: str) -> None:
+        """A reserve whose answer never came may still have taken a unit: give it back in the
+        background (a release that arrives first leaves a tombstone that refuses the late reserve)."""
+        task = asyncio.create_task(self._withdraw(request_id, user_id))
+        self._withdrawals.add(task)
+        task.add_done_callback(self._withdrawals.discard)
+
+    async def _withdraw(self, request_id: UUID, user_id: str) -> None:
+        for attempt in range(WITHDRAW_ATTEMPTS):
+            try:
+                await self.release(request_id, user_id)
+                return
+            except UsageUnavailable:
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        log.warning("quota_withdrawal_gave_up", request_id=str(request_id))
 
     async def _ask(self, message: Message, reply_type: type[R]) -> R:
         try:

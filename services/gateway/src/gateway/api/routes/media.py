@@ -11,6 +11,7 @@ from aistudio_contracts import MediaType
 
 from ...catalog import decode_cursor
 from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_generation_request
+from ...usage_client import UsageUnavailable
 from ..deps import CurrentUser, Gateway, GatewayDep
 from ..errors import ApiError, not_found
 from ..presenters import present_asset
@@ -83,7 +84,11 @@ async def generate_media(
         asset_id = uuid4()
 
     deadline_at = gateway.catalog.new_deadline()
-    reservation = await gateway.usage.reserve(asset_id, user.user_id, deadline_at)
+    try:
+        reservation = await gateway.usage.reserve(asset_id, user.user_id, deadline_at)
+    except UsageUnavailable:
+        gateway.usage.withdraw_soon(asset_id, user.user_id)  # its answer may only have been lost
+        raise
     if not reservation.granted:
         raise _limit_reached(reservation.usage.limit)
     try:
