@@ -19,6 +19,8 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
     broker = create_broker(settings, name="poller")
     runtime = ServiceRuntime(settings, "poller", broker)
     runtime.prune("tasks", by="finished_at", where="state = 'done'")
+    # Callbacks whose task never came (a job that went to Gemini instead) are kept no longer than tasks.
+    runtime.prune("early_callbacks", by="received_at")
     tasks = Tasks(runtime)
     stats = ProviderStats()  # durations and callback arrivals seen by this replica
     tracker = Tracker(
