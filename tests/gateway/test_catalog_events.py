@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -9,6 +10,7 @@ import nats
 import pytest
 
 from aistudio_contracts import (
+    CaptionGenerated,
     Event,
     FailureReason,
     GenerationCompleted,
@@ -113,3 +115,25 @@ async def test_a_ready_asset_is_settled_charged_exactly_once(api: Api, nats_url:
     assert (await _settled(api, "carol", asset["id"]))["status"] == "ready"
     verdicts = [(s["outcome"], s["charged"]) for s in await _settlements(database_url, asset["id"])]
     assert verdicts == [("ready", True)]
+
+
+async def test_an_older_caption_arriving_late_never_replaces_a_newer_one(api: Api, nats_url: str) -> None:
+    asset = (await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("dora"))).json()
+    _, completed, _ = _events(asset["id"], "dora")
+    common: dict[str, Any] = {"correlation_id": asset["id"], "asset_id": asset["id"], "user_id": "dora"}
+    older = CaptionGenerated(
+        **common, caption="The automatic caption", occurred_at=datetime(2026, 12, 1, 10, tzinfo=UTC)
+    )
+    newer = CaptionGenerated(
+        **common, caption="The caption she asked for", occurred_at=datetime(2026, 12, 1, 11, tzinfo=UTC)
+    )
+    await _publish(nats_url, completed, newer)
+    for _ in range(100):
+        shown = (await api.client.get(f"/api/ai/media/{asset['id']}", headers=api.auth("dora"))).json()
+        if shown["caption"]:
+            break
+        await asyncio.sleep(0.1)
+    await _publish(nats_url, older)
+    await asyncio.sleep(1.0)  # let the older one land (it must change nothing)
+    shown = (await api.client.get(f"/api/ai/media/{asset['id']}", headers=api.auth("dora"))).json()
+    assert shown["caption"] == "The caption she asked for"

@@ -256,11 +256,14 @@ class Catalog:
             if conn is None:
                 return False
             row = await conn.fetchrow(
-                "UPDATE gateway.media_assets SET caption = $2, caption_status = 'ready', updated_at = now()"
-                " WHERE id = $1 AND caption_status = ANY($3::text[]) RETURNING id, user_id",
+                "UPDATE gateway.media_assets SET caption = $2, caption_status = 'ready', caption_at = $4,"
+                " updated_at = now()"
+                " WHERE id = $1 AND caption_status = ANY($3::text[]) AND (caption_at IS NULL OR caption_at < $4)"
+                " RETURNING id, user_id",
                 event.asset_id,
                 event.caption,
                 lifecycle.values(lifecycle.CAPTION_READY_FROM),
+                event.occurred_at,
             )
             return await self._changed(conn, row)
 

@@ -1,3 +1,4 @@
+ALTER TABLE gateway.media_assets DROP COLUMN caption_at;
 DROP INDEX IF EXISTS gateway.media_assets_deadline_idx;
 ALTER TABLE gateway.media_assets DROP COLUMN delivered_late;
 ALTER TABLE gateway.media_assets DROP COLUMN charged;
