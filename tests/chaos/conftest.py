@@ -31,9 +31,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if full_run(config):
         return
     skip = pytest.mark.skip(reason="long chaos scenario: run with `make chaos` (CHAOS=full)")
-    for item in items:
+    here = Path(__file__).parent
+    for item in items:  # every item of the session comes through here, not only this directory's
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "scenario" in callspec.params and callspec.params["scenario"] not in SHORT:
+        if item.path.is_relative_to(here) and callspec is not None and callspec.params.get("scenario") not in SHORT:
             item.add_marker(skip)
 
 
@@ -52,13 +53,16 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture
 def chaos_system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChaosSystem]:
+    callspec = getattr(request.node, "callspec", None)
+    name = str(callspec.params.get("scenario", request.node.name) if callspec else request.node.name)
     system = ChaosSystem(tmp_path / "system")
     try:
         system.start()
-    except BaseException:
+    except Exception as exc:
         print(system.log_tails())
         system.stop()
-        system.keep_logs(LOGS_PATH / "failed-start")
+        system.keep_logs(LOGS_PATH / name)
+        record(Result(name, violations=[f"the system did not start: {exc}"]))
         raise
     try:
         yield system
@@ -66,9 +70,7 @@ def chaos_system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cha
         if request.node.stash.get(_CALL_FAILED, True):
             print(system.log_tails())
         system.stop()
-        scenario = getattr(request.node, "callspec", None)
-        name = scenario.params.get("scenario", request.node.name) if scenario else request.node.name
-        system.keep_logs(LOGS_PATH / str(name))
+        system.keep_logs(LOGS_PATH / name)
 
 
 def record(result: Result) -> None:

@@ -43,7 +43,8 @@ def auth(user_id: str, role: str | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    at: float  # time.monotonic() when the answer (or the failure) came
+    sent: float  # time.monotonic() when the request left
+    at: float  # when the answer (or the failure) came
     method: str
     path: str
     status: int | None  # None: no HTTP answer at all
@@ -85,22 +86,24 @@ class Gateway:
     def request(
         self, method: str, path: str, user: str, role: str | None = None, **kwargs: Any
     ) -> httpx.Response | None:
+        sent = time.monotonic()
         try:
             response = self._http.request(method, path, headers=auth(user, role), **kwargs)
         except httpx.HTTPError as exc:
-            self.journal.add(Exchange(time.monotonic(), method, path, None, _failure(exc)))
+            self.journal.add(Exchange(sent, time.monotonic(), method, path, None, _failure(exc)))
             return None
-        self.journal.add(Exchange(time.monotonic(), method, path, response.status_code))
+        self.journal.add(Exchange(sent, time.monotonic(), method, path, response.status_code))
         return response
 
     def get_absolute(self, url: str) -> int | None:
         """A link the gateway handed out (a signed media URL): no bearer token."""
+        sent = time.monotonic()
         try:
             response = self._http.get(url)
         except httpx.HTTPError as exc:
-            self.journal.add(Exchange(time.monotonic(), "GET", url, None, _failure(exc)))
+            self.journal.add(Exchange(sent, time.monotonic(), "GET", url, None, _failure(exc)))
             return None
-        self.journal.add(Exchange(time.monotonic(), "GET", url, response.status_code))
+        self.journal.add(Exchange(sent, time.monotonic(), "GET", url, response.status_code))
         return response.status_code
 
     def set_plan(self, user: str, plan: str) -> None:
@@ -222,9 +225,9 @@ class Burst:
             response = await http.post(path, json=outcome.job.body(), headers=auth(outcome.job.user))
         except httpx.HTTPError as exc:
             outcome.failure = _failure(exc)
-            self.journal.add(Exchange(time.monotonic(), "POST", path, None, outcome.failure))
+            self.journal.add(Exchange(outcome.sent_at, time.monotonic(), "POST", path, None, outcome.failure))
             return
         outcome.status = response.status_code
-        self.journal.add(Exchange(time.monotonic(), "POST", path, response.status_code))
+        self.journal.add(Exchange(outcome.sent_at, time.monotonic(), "POST", path, response.status_code))
         if response.status_code == 202:
             outcome.asset_id = str(response.json()["id"])

@@ -8,20 +8,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from .load import Burst, Exchange, Gateway, Journal, Outcome, plan_burst
-from .system import FREE_MONTHLY_LIMIT, ChaosSystem, settle_limit_seconds
+from .system import FREE_MONTHLY_LIMIT, GENERATION_TIMEOUT_SECONDS, ChaosSystem, settle_limit_seconds
 
 PRO_USERS = ["chaos-pro-1", "chaos-pro-2", "chaos-pro-3"]
 FREE_USER = "chaos-free"
 JOBS_PER_PROVIDER = 8  # per provider, over the pro users: 32 pro jobs, 24 of them on KIE
 FREE_REQUESTS = FREE_MONTHLY_LIMIT + 3
-# Fast enough that the KIE jobs outrun KIE's 20 per 10 s and queue in the generator, as a real
-# burst does.
-BURST_SECONDS = 6.0
 # "A few seconds" of outage, as an orchestrator restarting a crashed process would give.
 DOWN_SECONDS = 3.0
 # After the faulted component is back and the gateway is ready, its clients may still meet a
@@ -47,7 +45,7 @@ class Progress:
 
 def _generator_busy(p: Progress) -> bool:
     # KIE tasks out, and jobs held in the generator (its rate-limit queue is full past 20 per 10 s).
-    return int(p.stats["tasksCreated"]) >= 3 and p.unsent >= 5
+    return int(p.stats["tasksCreated"]) >= 3 and p.unsent >= 3
 
 
 def _poller_busy(p: Progress) -> bool:
@@ -72,12 +70,16 @@ class Fault:
     gateway_dependency: bool
     # "Mid-work": the simulator's counters show the faulted component has work in hand.
     busy: Callable[[Progress], bool]
+    # Fast enough that the KIE jobs outrun KIE's 20 per 10 s and queue in the generator, long
+    # enough that requests still come once the faulted component is back.
+    burst_seconds: float = 10.0
 
 
 FAULTS = {
     fault.name: fault
     for fault in (
-        Fault("kill-gateway", "gateway", False, _burst_under_way),
+        # Longer, so that part of the burst meets the restarted gateway (it takes seconds to start).
+        Fault("kill-gateway", "gateway", False, _burst_under_way, burst_seconds=20.0),
         Fault("kill-generator", "generator", False, _generator_busy),
         Fault("kill-poller", "poller", False, _poller_busy),
         Fault("kill-usage", "usage", True, _burst_under_way),
@@ -94,6 +96,7 @@ class Result:
     name: str
     accepted: int = 0
     ready: int = 0
+    ready_late: int = 0  # ready, but completed after the job's deadline
     errors_by_code: Counter[str] = field(default_factory=Counter)
     refused_by_status: Counter[str] = field(default_factory=Counter)
     kie_submits: int = 0
@@ -115,7 +118,7 @@ class Result:
         settle = f"{self.settle_seconds:.1f}" if self.settle_seconds is not None else "never"
         return (
             f"| {self.name} | {'PASS' if self.passed else 'FAIL'} | {self.fault_after_seconds:.1f} | {self.accepted} "
-            f"| {self.ready} | {errors} "
+            f"| {self.ready} ({self.ready_late} late) | {errors} "
             f"| {refused} | {self.kie_submits} (max {self.max_submits_per_job}/job) | {self.gemini_requests} "
             f"| {self.rate_limited} | {settle} |"
         )
@@ -151,11 +154,11 @@ def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulat
     for user in PRO_USERS:
         gateway.set_plan(user, "pro")
     jobs = plan_burst(fault.name, PRO_USERS, FREE_USER, JOBS_PER_PROVIDER, FREE_REQUESTS)
-    burst = Burst(system.gateway_url, jobs, BURST_SECONDS, journal)
+    burst = Burst(system.gateway_url, jobs, fault.burst_seconds, journal)
     burst.start()
 
-    # Mid-burst and mid-work: a third of the requests out, and the target holding some of the work.
-    while burst.sent < len(jobs) // 3:
+    # Mid-burst and mid-work: a quarter of the requests out, and the target holding some of the work.
+    while burst.sent < len(jobs) // 4:
         time.sleep(0.05)
     busy_until = time.monotonic() + BUSY_WAIT_SECONDS
     while not fault.busy(Progress(simulator.stats(), burst.accepted())):
@@ -165,8 +168,15 @@ def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulat
         time.sleep(0.05)
     fault_at = time.monotonic()
     result.fault_after_seconds = fault_at - burst.started_at
-    _inject(system, fault)
-    recovered_at = _wait_gateway_ready(system)
+    try:
+        _inject(system, fault)
+        recovered_at = _wait_gateway_ready(system)
+    except (RuntimeError, TimeoutError) as exc:
+        # Nothing can settle without it: say so and stop here rather than wait out every deadline.
+        burst.join()
+        result.accepted = burst.accepted()
+        result.violations.append(f"the system did not come back after the fault: {exc}")
+        return result
     window = (fault_at, recovered_at + RECOVERY_MARGIN_SECONDS)
     burst.join()
 
@@ -226,7 +236,7 @@ def _wait_gateway_ready(system: ChaosSystem, timeout: float = 120.0) -> float:
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"the gateway was not ready again {timeout:.0f} s after the fault was cleared")
+    raise TimeoutError(f"the gateway's /readyz did not answer 200 within {timeout:.0f} s of the fault's end")
 
 
 def _settle(gateway: Gateway, expected: set[str], deadline: float) -> tuple[dict[str, dict[str, Any]], float | None]:
@@ -251,6 +261,7 @@ def _check_outcomes(result: Result, accepted: list[Outcome], assets: dict[str, d
         result.violations.append(f"{len(missing)} accepted job(s) not in their owner's gallery: {missing[:5]}")
     final = [assets[o.asset_id] for o in accepted if o.asset_id in assets]
     result.ready = sum(1 for a in final if a["status"] == "ready")
+    result.ready_late = sum(1 for a in final if a["status"] == "ready" and _late(a))
     result.errors_by_code = Counter(str(a.get("errorCode")) for a in final if a["status"] == "error")
     not_ready = [a for a in final if a["status"] != "ready"]
     if not_ready:
@@ -264,6 +275,14 @@ def _check_outcomes(result: Result, accepted: list[Outcome], assets: dict[str, d
         states = Counter(assets[i]["status"] for i in unseen)
         if states.get("processing") or states.get("error"):
             result.violations.append(f"assets created without a 202 reaching the client ended {dict(states)}")
+
+
+def _late(asset: dict[str, Any]) -> bool:
+    created, completed = asset.get("createdAt"), asset.get("completedAt")
+    if not created or not completed:
+        return False
+    took = datetime.fromisoformat(completed) - datetime.fromisoformat(created)
+    return took.total_seconds() > GENERATION_TIMEOUT_SECONDS
 
 
 def _check_free_user(
@@ -321,7 +340,8 @@ def _check_answers(result: Result, fault: Fault, exchanges: list[Exchange], wind
     while the gateway itself is down."""
 
     def during(exchange: Exchange) -> bool:
-        return window[0] <= exchange.at <= window[1]
+        # In flight at any moment of the outage: sent before it ended, answered after it began.
+        return exchange.sent <= window[1] and exchange.at >= window[0]
 
     wrong: Counter[str] = Counter()
     for exchange in exchanges:

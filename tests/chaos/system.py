@@ -31,7 +31,7 @@ SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
 # The clock of the whole system during a scenario. Every job must end well inside the deadline
 # when nothing is wrong (the slowest, Veo3, takes 3 s here); a job the system loses is failed by
 # the sweepers soon after it, so a scenario with a bug still ends in minutes.
-GENERATION_TIMEOUT_SECONDS = 60.0
+GENERATION_TIMEOUT_SECONDS = 90.0
 STUCK_ASSET_GRACE_SECONDS = 15.0
 RESERVATION_GRACE_SECONDS = 15.0
 # The gateway's sweeper runs this often (not a setting): a stuck asset can wait this long more.
@@ -134,6 +134,8 @@ class ChaosSystem:
             "ACK_WAIT_SECONDS": str(ACK_WAIT_SECONDS),
             "IN_FLIGHT_GRACE_SECONDS": str(ACK_WAIT_SECONDS),
             "POLL_INTERVAL_SECONDS": "1",
+            # Scaled with the deadline (production: 120 s of 1200 s); results here are kilobytes.
+            "CHECK_LEASE_SECONDS": "10",
             "GENERATION_TIMEOUT_SECONDS": str(GENERATION_TIMEOUT_SECONDS),
             "STUCK_ASSET_GRACE_SECONDS": str(STUCK_ASSET_GRACE_SECONDS),
             "RESERVATION_GRACE_SECONDS": str(RESERVATION_GRACE_SECONDS),
