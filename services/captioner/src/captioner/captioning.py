@@ -16,6 +16,7 @@ from aistudio_contracts import CaptionReply, GenerateCaption, GenerationComplete
 from aistudio_providers import Caption, ErrorKind, MediaError, ProviderError
 from aistudio_runtime import get_logger
 
+from .domain.caption import Attempt
 from .records import CaptionRecords, Claim, Settled, SystemPrompts
 from .stills import Still, Stills
 
@@ -71,7 +72,7 @@ class Captioner:
             return Outcome.ALREADY_SETTLED
         if claim is Settled.BUSY:
             raise RetryLater("another delivery of this asset is being captioned")
-        if claim.attempt > self._max_attempts:  # the last attempt ended without settling (a crash, a bug)
+        if Attempt(claim.attempt, self._max_attempts).over_the_limit:
             log.warning("caption_given_up", attempt=claim.attempt, error=claim.last_error)
             await self._records.fail(event.asset_id, event.user_id, _GAVE_UP)
             return Outcome.GAVE_UP
@@ -95,7 +96,7 @@ class Captioner:
         self, event: GenerationCompleted, claim: Claim, exc: ProviderError | MediaError
     ) -> Outcome:
         message = exc.user_message
-        if _permanent(exc) or claim.attempt >= self._max_attempts:
+        if Attempt(claim.attempt, self._max_attempts).gives_up_after(_permanent(exc)):
             log.warning("caption_given_up", attempt=claim.attempt, error=str(exc))
             await self._records.fail(event.asset_id, event.user_id, message)
             return Outcome.GAVE_UP

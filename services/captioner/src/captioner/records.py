@@ -1,7 +1,8 @@
 """The captioner's own state in Postgres: one caption per asset, and the users' system prompts.
 
 A caption is claimed before OpenAI is asked (attempts + 1, a lease, a token) and settled by
-conditional updates from 'pending', each in the transaction that queues its event. So however
+conditional updates whose from-states come from domain/caption.py, each in the transaction that
+queues its event. So however
 often GenerationCompleted is delivered, and by however many replicas, an asset gets at most one
 CaptionGenerated or CaptionFailed from the automatic path, and no call once it is settled.
 """
@@ -14,6 +15,8 @@ import asyncpg
 
 from aistudio_contracts import CaptionFailed, CaptionGenerated, CaptionSettingsChanged, MediaType
 from aistudio_runtime import Database, enqueue
+
+from .domain.caption import CLAIMABLE, SETTLEABLE, values
 
 SCHEMA = "captioner"
 
@@ -50,27 +53,30 @@ class CaptionRecords:
             " VALUES ($1, $2, $3, 1, $4, now() + make_interval(secs => $5))"
             " ON CONFLICT (asset_id) DO UPDATE SET attempts = captions.attempts + 1,"
             " claimed_by = EXCLUDED.claimed_by, claimed_until = EXCLUDED.claimed_until, updated_at = now()"
-            " WHERE captions.status = 'pending' AND (captions.claimed_until IS NULL OR captions.claimed_until < now())"
+            " WHERE captions.status = ANY($6::text[])"
+            " AND (captions.claimed_until IS NULL OR captions.claimed_until < now())"
             " RETURNING attempts, last_error",
             asset_id,
             user_id,
             media_type.value,
             token,
             lease_seconds,
+            values(CLAIMABLE),
         )
         if row is not None:
             return Claim(asset_id, token, row["attempts"], row["last_error"])
         status = await self._pool.fetchval("SELECT status FROM captioner.captions WHERE asset_id = $1", asset_id)
-        return Settled.BUSY if status == "pending" else Settled.DONE
+        return Settled.BUSY if status in values(CLAIMABLE) else Settled.DONE
 
     async def release(self, claim: Claim, error: str) -> None:
         """Give the claim up after a failed attempt, so that the next delivery may try at once."""
         await self._pool.execute(
             "UPDATE captioner.captions SET claimed_by = NULL, claimed_until = NULL, last_error = $3, updated_at = now()"
-            " WHERE asset_id = $1 AND claimed_by = $2 AND status = 'pending'",
+            " WHERE asset_id = $1 AND claimed_by = $2 AND status = ANY($4::text[])",
             claim.asset_id,
             claim.token,
             error,
+            values(CLAIMABLE),
         )
 
     async def succeed(self, claim: Claim, user_id: str, caption: str, model: str) -> bool:
@@ -79,10 +85,11 @@ class CaptionRecords:
             settled = await conn.fetchval(
                 "UPDATE captioner.captions SET status = 'ready', caption = $2, model = $3, last_error = NULL,"
                 " claimed_by = NULL, claimed_until = NULL, updated_at = now()"
-                " WHERE asset_id = $1 AND status = 'pending' RETURNING true",
+                " WHERE asset_id = $1 AND status = ANY($4::text[]) RETURNING true",
                 claim.asset_id,
                 caption,
                 model,
+                values(SETTLEABLE),
             )
             if not settled:
                 return False
@@ -95,9 +102,10 @@ class CaptionRecords:
             settled = await conn.fetchval(
                 "UPDATE captioner.captions SET status = 'failed', last_error = $2,"
                 " claimed_by = NULL, claimed_until = NULL, updated_at = now()"
-                " WHERE asset_id = $1 AND status = 'pending' RETURNING true",
+                " WHERE asset_id = $1 AND status = ANY($3::text[]) RETURNING true",
                 asset_id,
                 message,
+                values(SETTLEABLE),
             )
             if not settled:
                 return False
