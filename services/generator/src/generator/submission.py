@@ -138,6 +138,9 @@ class Submitter:
                     KieSubmit(request.prompt, request.aspect_ratio, request.reference_image_url, callback),
                 )
             except ProviderError as error:
+                if 429 in (error.http_status, error.provider_code):
+                    # Our own limiter should make this impossible: each one is a finding.
+                    log.error("kie_rate_limited", provider=job.provider)
                 log.warning("kie_submit_failed", kind=error.kind, reason=error.reason, error=str(error))
                 await self._after_error(submitting, error)
                 return
