@@ -55,7 +55,8 @@ async def test_the_download_client_from_settings_fetches_a_result_with_a_user_ag
 ) -> None:
     url = await result_url(kie, Provider.KIE_FLUX_KONTEXT, "16:9")
 
-    async with download_client(ProviderSettings(_env_file=None, download_timeout_seconds=5)) as http:
+    settings = ProviderSettings(_env_file=None, download_timeout_seconds=5, kie_base_url=simulator.url)
+    async with download_client(settings) as http:
         media = await download_media(http, url, max_bytes=5 * MB)
 
     assert media.content_type == "image/png"

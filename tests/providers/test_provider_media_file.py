@@ -40,7 +40,10 @@ async def _zeros(total: int, head: bytes = b"") -> AsyncIterator[bytes]:
 
 async def test_a_large_video_is_downloaded_in_bounded_memory(tmp_path: Path) -> None:
     size = 48 * MB
-    video = httpx.Response(200, headers={"content-type": "video/mp4"}, content=_zeros(size))
+    # An MP4's first box names its brand: the bytes must be what the type says (ftyp), not just zeros.
+    head = b"\0\0\0\x18ftypmp42"
+    video = httpx.Response(200, headers={"content-type": "video/mp4"}, content=_zeros(size, head))
+    size += len(head)
 
     tracemalloc.start()
     try:

@@ -28,6 +28,7 @@ from .kie import (
     parse_record_info,
 )
 from .media import (
+    STORABLE_TYPES,
     DownloadedMedia,
     MediaError,
     MediaTooLargeError,
@@ -36,12 +37,14 @@ from .media import (
     download_client,
     download_media,
     extract_video_frame,
+    verified_media_type,
 )
 from .settings import ProviderSettings
 
 __all__ = [
     "CALLBACK_PATH",
     "DEFAULT_CAPTION_SYSTEM_PROMPT",
+    "STORABLE_TYPES",
     "USER_AGENT",
     "CallbackInfo",
     "Caption",
@@ -70,6 +73,7 @@ __all__ = [
     "kie_signature",
     "parse_callback",
     "parse_record_info",
+    "verified_media_type",
     "verify_callback_token",
     "verify_kie_signature",
 ]

@@ -21,15 +21,19 @@ import httpx
 from aistudio_contracts import FailureReason
 
 from .kie.client import USER_AGENT
-from .netguard import BlockedDestinationError, PublicOnlyTransport
+from .netguard import BlockedDestinationError, Origin, PublicOnlyTransport, origin_of
 from .settings import ProviderSettings
 
-DEFAULT_ALLOWED_TYPES = ("image/*", "video/mp4")
-# Result CDNs sometimes label files generically; then the first bytes decide.
+# The only types we keep and serve: each is recognised by its first bytes (`sniff_content_type`), so
+# a file's stored type is what it is, whatever the provider or uploader called it.
+STORABLE_TYPES = ("image/png", "image/jpeg", "image/webp", "video/mp4", "video/webm")
+DEFAULT_ALLOWED_TYPES = STORABLE_TYPES
+# Result CDNs sometimes label files generically; then the first bytes decide alone.
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 _FRAME_TIMEOUT_SECONDS = 60
-# Enough of the first bytes for `sniff_content_type`.
-_SNIFF_BYTES = 16
+# Enough of the first bytes for `sniff_content_type` (WebM names its doctype a few dozen bytes in).
+_SNIFF_BYTES = 64
 
 
 class MediaError(Exception):
@@ -91,14 +95,24 @@ class _Received:
 def download_client(settings: ProviderSettings, *, public_only: bool = False) -> httpx.AsyncClient:
     """The HTTP client for fetching results and reference images (long reads, our User-Agent).
 
-    `public_only` for URLs a user gave us: every hop must resolve to a public address.
+    Every connection, redirect hops included, goes to a checked public address on a web port
+    (netguard). `public_only` for URLs a user gave us: no exception at all. Otherwise (provider
+    results) the provider endpoints configured in `settings` are exempt: the operator chose them,
+    and in development they are the simulator on a loopback port.
     """
+    trusted = () if public_only else _configured_origins(settings)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.download_timeout_seconds, connect=settings.http_connect_timeout_seconds),
         headers={"User-Agent": USER_AGENT},
-        transport=PublicOnlyTransport() if public_only else None,
+        transport=PublicOnlyTransport(trusted=trusted),
         max_redirects=5,
+        trust_env=False,  # an environment proxy would connect for us, past the check
     )
+
+
+def _configured_origins(settings: ProviderSettings) -> tuple[Origin, ...]:
+    urls = (settings.kie_base_url, settings.gemini_base_url, settings.openai_base_url)
+    return tuple(origin for origin in map(origin_of, urls) if origin is not None)
 
 
 async def download_media(
@@ -157,6 +171,7 @@ async def _receive(
         async with http.stream("GET", url, follow_redirects=True) as response:
             _check_status(response)
             declared = _media_type(response.headers.get("content-type"))
+            declared = _ALIASES.get(declared, declared)
             if declared not in _GENERIC_TYPES and not type_allowed(declared, allowed):
                 raise UnsupportedMediaTypeError(f"The result has an unexpected type ({declared}).")
             length = response.headers.get("content-length")
@@ -173,12 +188,30 @@ async def _receive(
                 write(chunk)
     except BlockedDestinationError as exc:
         raise MediaUnavailableError("The URL does not point to a public internet address.") from exc
+    except httpx.InvalidURL as exc:  # e.g. a host in fullwidth digits, which IDNA refuses
+        raise MediaUnavailableError("The URL is not one we can fetch.") from exc
     except httpx.TransportError as exc:
         raise MediaUnavailableError("The result could not be downloaded right now.", retryable=True) from exc
-    content_type = declared if declared not in _GENERIC_TYPES else sniff_content_type(head)
-    if content_type is None or not type_allowed(content_type, allowed):
-        raise UnsupportedMediaTypeError(f"The result has an unexpected type ({content_type or declared or 'unknown'}).")
+    content_type = verified_media_type(head, declared, allowed=allowed)
     return _Received(content_type=content_type, sha256=digest.hexdigest(), size=size)
+
+
+def verified_media_type(head: bytes, declared: str | None, *, allowed: Iterable[str] = STORABLE_TYPES) -> str:
+    """The type to store `head`'s file under: what its first bytes are, if that is an allowed type.
+
+    Raises UnsupportedMediaTypeError for bytes of no type we keep (HTML, SVG, a script named .png),
+    or whose declared type is another family (a "video" that is an image): a browser must never be
+    handed a file under a type that is not its own. For KIE, Gemini and uploads alike.
+    """
+    allowed = tuple(allowed)
+    declared = _media_type(declared)
+    declared = _ALIASES.get(declared, declared)
+    actual = sniff_content_type(head)
+    if actual is None or actual not in STORABLE_TYPES or not type_allowed(actual, allowed):
+        raise UnsupportedMediaTypeError(f"The result has an unexpected type ({actual or declared or 'unknown'}).")
+    if declared not in _GENERIC_TYPES and declared.split("/", 1)[0] != actual.split("/", 1)[0]:
+        raise UnsupportedMediaTypeError(f"The result says it is {declared} but is {actual}.")
+    return actual
 
 
 def _check_status(response: httpx.Response) -> None:
@@ -214,8 +247,10 @@ def sniff_content_type(head: bytes) -> str | None:
         return "image/webp"
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "image/gif"
-    if head[4:8] == b"ftyp":
+    if head[4:8] == b"ftyp":  # ISO base media (MP4 and its brands)
         return "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3") and b"webm" in head[:_SNIFF_BYTES]:  # EBML, doctype webm
+        return "video/webm"
     return None
 
 

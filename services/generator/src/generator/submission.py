@@ -26,6 +26,7 @@ from aistudio_contracts import (
     TaskStarted,
 )
 from aistudio_providers import (
+    ErrorKind,
     GeminiImageClient,
     KieClient,
     KieSubmit,
@@ -34,6 +35,7 @@ from aistudio_providers import (
     callback_token,
     callback_url,
     download_media,
+    verified_media_type,
 )
 from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
@@ -47,6 +49,7 @@ from .settings import GeneratorSettings
 log = get_logger(__name__)
 
 REFERENCE_MESSAGE = "The reference image could not be downloaded; check that the URL points to a public image."
+_GEMINI_TYPES = ("image/png", "image/jpeg", "image/webp")
 # Writes that carry a provider's answer are retried this long past the job's deadline (a database outage).
 DURABLE_WRITE_GRACE = timedelta(minutes=10)
 
@@ -192,8 +195,14 @@ class Submitter:
             log.warning("gemini_failed", kind=error.kind, reason=error.reason, error=str(error))
             await self._after_error(calling, error)
             return
+        try:  # stored and served as what its bytes are, never as the type Gemini named
+            mime_type = verified_media_type(image.data[:64], image.mime_type, allowed=_GEMINI_TYPES)
+        except MediaError as unusable:
+            refused = ProviderError(ErrorKind.FAILED, FailureReason.PROVIDER_ERROR, provider_message=str(unusable))
+            await self._after_error(calling, refused)
+            return
         now = self._clock()
-        key = media_key(job.asset_id, image.mime_type, year=now.year, month=now.month)
+        key = media_key(job.asset_id, mime_type, year=now.year, month=now.month)
         completed = GenerationCompleted(
             correlation_id=job.asset_id,
             asset_id=job.asset_id,
@@ -203,7 +212,7 @@ class Submitter:
             prompt=request.prompt,
             media=StoredMedia(
                 storage_key=key,
-                content_type=image.mime_type,
+                content_type=mime_type,
                 size_bytes=len(image.data),
                 sha256=hashlib.sha256(image.data).hexdigest(),
             ),
@@ -211,7 +220,7 @@ class Submitter:
         )
 
         async def keep() -> bool:
-            await self._media.put(key, image.data, image.mime_type)
+            await self._media.put(key, image.data, mime_type)
             return await self._jobs.complete(calling, completed)
 
         if await self._durably(calling, keep):
