@@ -62,14 +62,15 @@ def stream_config(settings: StreamSettings = EVENTS_STREAM) -> StreamConfig:
 
 
 async def ensure_stream(js: JetStreamContext, settings: StreamSettings = EVENTS_STREAM) -> None:
-    """Create the stream when it is missing. An existing one is left as it is: an operator may have
-    given it more replicas or a longer age on purpose, so differences are only logged."""
+    """Create the stream when it is missing. An existing one is never updated: an operator may have
+    given it more replicas or a longer age on purpose, and a service started with older or smaller
+    settings must not scale an R3 stream back to R1 or cut its retention; differences are logged."""
     wanted = stream_config(settings)
     try:
         info = await js.stream_info(settings.name)
     except NotFoundError:
         await js.add_stream(wanted)
-        log.info("stream_created", stream=settings.name)
+        log.info("stream_created", stream=settings.name, replicas=wanted.num_replicas)
         return
     differences = {
         field: {"code": getattr(wanted, field), "server": getattr(info.config, field)}
@@ -222,7 +223,9 @@ def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
     durable consumer made with `durable_subscriber`, and to the dead-letter path."""
     dead_letters = DeadLetters(settings.delivery)
     broker = NatsBroker(
-        settings.nats_url,
+        # A cluster's seeds (NATS_URL comma-separated): the client fails over between them and
+        # learns the other members from the one it reaches.
+        settings.nats_servers,
         name=name,
         graceful_timeout=settings.shutdown_grace_seconds,
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -276,6 +279,9 @@ def durable_subscriber(
             deliver_policy=DeliverPolicy.ALL,
             # A backstop only: the middleware dead-letters on delivery `policy.max_deliver`.
             max_deliver=policy.consumer_max_deliver,
+            # 0: the consumer has as many replicas as its stream, so an R3 stream's consumers
+            # survive the same node loss the stream does (and follow an operator's rescale).
+            num_replicas=0,
         ),
         title=f"{durable}:{event.__name__}",
         description=description,

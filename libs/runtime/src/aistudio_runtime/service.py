@@ -15,10 +15,10 @@ from faststream import FastStream
 from faststream.nats import NatsBroker
 
 from aistudio_contracts import Event
-from aistudio_contracts.subjects import DEAD_LETTER_STREAM, EVENTS_STREAM
 
 from . import outbox
 from .db import create_pool
+from .health import CHECK_TIMEOUT_SECONDS, HealthServer
 from .logging import get_logger
 from .messaging import ensure_stream, publish_event
 from .migrations import upgrade
@@ -70,6 +70,7 @@ class ServiceRuntime:
         self._managed: list[Managed[Any]] = []
         self._retention: list[Retention] = [INBOX]
         self._pruner: Pruner | None = None
+        self._health: HealthServer | None = None
 
     def managed(self, factory: Callable[[], C]) -> Managed[C]:
         client = Managed(factory)
@@ -99,7 +100,29 @@ class ServiceRuntime:
     async def publish(self, subject: str, payload: bytes, event_id: str) -> None:
         await publish_event(self.broker, subject, payload, event_id)
 
+    async def readiness(self) -> dict[str, bool]:
+        """What /readyz reports: the broker connected, the database answering, every consumer bound."""
+        checks = {"broker": False, "database": False, "consumers": False}
+        try:
+            checks["broker"] = bool(self.broker.connection.is_connected)
+        except Exception:
+            checks["broker"] = False
+        if self._pool is not None:
+            try:
+                async with self._pool.acquire(timeout=CHECK_TIMEOUT_SECONDS) as conn:
+                    await conn.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_SECONDS)
+                checks["database"] = True
+            except Exception:
+                checks["database"] = False
+        subscribers = self.broker.subscribers
+        checks["consumers"] = bool(self.broker.running) and all(sub.running for sub in subscribers)
+        return checks
+
     async def on_startup(self) -> None:
+        if self.settings.health_port is not None and self._health is None:
+            # First, so that liveness answers while the pool and the broker connect.
+            self._health = HealthServer(self.settings.health_host, self.settings.health_port, self.readiness)
+            await self._health.start()
         self._pool = await create_pool(
             self.settings.database_url,
             min_size=self.settings.db_pool_min,
@@ -119,8 +142,8 @@ class ServiceRuntime:
         )
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        await ensure_stream(js, EVENTS_STREAM)
-        await ensure_stream(js, DEAD_LETTER_STREAM)
+        await ensure_stream(js, self.settings.events_stream)
+        await ensure_stream(js, self.settings.dead_letter_stream)
 
     async def after_startup(self) -> None:
         self._relay = OutboxRelay(self.pool, self.schema, self.publish)
@@ -129,6 +152,8 @@ class ServiceRuntime:
         log.info("service_started", schema=self.schema)
 
     async def on_shutdown(self) -> None:
+        if self._health:
+            self._health.drain()  # not ready from now on: no new work is routed here
         if self._pruner:
             await self._pruner.stop()
         if self._relay:
@@ -137,6 +162,9 @@ class ServiceRuntime:
     async def after_shutdown(self) -> None:
         if self._pool:
             await self._pool.close()
+        if self._health:
+            await self._health.stop()
+            self._health = None
         log.info("service_stopped", schema=self.schema)
 
     def application(self, *, start: Sequence[Hook] = (), stop: Sequence[Hook] = ()) -> FastStream:

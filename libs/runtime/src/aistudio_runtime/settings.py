@@ -1,11 +1,13 @@
 """The settings every service shares; each service subclasses it into its one settings object."""
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aistudio_contracts.subjects import EVENTS_STREAM
+from aistudio_contracts.subjects import DEAD_LETTER_STREAM, EVENTS_STREAM, StreamSettings
 
 from .delivery import DeliveryPolicy
 
@@ -32,6 +34,20 @@ class ServiceSettings(BaseSettings):
     # Apply this service's schema migrations at start (containers); `make run` migrates beforehand.
     migrate_on_start: bool = False
 
+    # The streams a service creates when they are missing (an existing stream is never changed:
+    # an operator's replicas or retention win). 3 on a three-node cluster survives one node's loss.
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    stream_storage: Literal["file", "memory"] = "file"
+    # Events are kept this long for replay; RETENTION_DAYS must outlast it.
+    stream_max_age_days: float = Field(default=14.0, gt=0)
+    # Publishes carrying the same Nats-Msg-Id within this window are stored once.
+    stream_duplicate_window_seconds: float = Field(default=600.0, gt=0)
+    # Workers serve /healthz and /readyz on this port; unset, no health server (several workers on
+    # one machine never collide). The gateway has its own on GATEWAY_PORT.
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Loopback by default, as the gateway; containers set 0.0.0.0 so probes can reach it.
+    health_host: str = "127.0.0.1"
+
     # Media in our custody: in the service's MEDIA_DIR, or in a bucket of any S3-compatible store.
     media_store: Literal["local", "s3"] = "local"
     # Unset: AWS's endpoint for S3_REGION. MinIO, Ceph, R2 and the like: their URL.
@@ -49,9 +65,34 @@ class ServiceSettings(BaseSettings):
     def delivery(self) -> DeliveryPolicy:
         return DeliveryPolicy(ack_wait_seconds=self.ack_wait_seconds, max_deliver=self.max_deliver)
 
+    @property
+    def nats_servers(self) -> list[str]:
+        """NATS_URL as the list of servers it names: one URL, or a cluster's comma-separated seeds."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def events_stream(self) -> StreamSettings:
+        return replace(
+            EVENTS_STREAM,
+            replicas=self.stream_replicas,
+            file_storage=self.stream_storage == "file",
+            max_age=timedelta(days=self.stream_max_age_days),
+            duplicate_window=timedelta(seconds=self.stream_duplicate_window_seconds),
+        )
+
+    @property
+    def dead_letter_stream(self) -> StreamSettings:
+        # Kept longer than events (its own max age), but replicated and stored alike.
+        return replace(
+            DEAD_LETTER_STREAM,
+            replicas=self.stream_replicas,
+            file_storage=self.stream_storage == "file",
+            duplicate_window=timedelta(seconds=self.stream_duplicate_window_seconds),
+        )
+
     @model_validator(mode="after")
     def _retention_outlasts_the_stream(self) -> Self:
-        stream_days = EVENTS_STREAM.max_age.total_seconds() / 86400
+        stream_days = self.stream_max_age_days
         if self.retention_days <= stream_days:
             raise ValueError(
                 f"RETENTION_DAYS must exceed the events stream's {stream_days:g} days: an event still"
