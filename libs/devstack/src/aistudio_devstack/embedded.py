@@ -5,6 +5,7 @@ binaries. Postgres refuses to run as root, so under root the server runs as an u
 system user (created on first use, as pgserver itself does).
 """
 
+import json
 import os
 import shutil
 import signal
@@ -12,8 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 PG_SYSTEM_USER = "pgserver"
 # Postgres' shutdown modes, as `pg_ctl stop -m <mode>` signals the postmaster.
@@ -57,9 +60,21 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 15.0)
 
 
 class EmbeddedNats:
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    """One nats-server with JetStream. `monitor_port` serves /healthz and /jsz; `cluster` makes it a
+    member of an EmbeddedNatsCluster (its name, route port and the other members' routes)."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        *,
+        monitor_port: int | None = None,
+        cluster: "ClusterMembership | None" = None,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
+        self.monitor_port = monitor_port
+        self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +104,7 @@ class EmbeddedNats:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self._extra_arguments(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -97,11 +113,140 @@ class EmbeddedNats:
         wait_for_port(self.port, proc=self.proc)
         return self
 
+    def _extra_arguments(self) -> list[str]:
+        args: list[str] = []
+        if self.monitor_port is not None:
+            args += ["-m", str(self.monitor_port)]
+        if self.cluster is not None:
+            args += [
+                "--server_name",
+                self.cluster.server_name,
+                "--cluster_name",
+                self.cluster.name,
+                "--cluster",
+                f"nats://127.0.0.1:{self.cluster.route_port}",
+                "--routes",
+                ",".join(f"nats://127.0.0.1:{port}" for port in self.cluster.peer_route_ports),
+            ]
+        return args
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def monitor(self, path: str, timeout: float = 5.0) -> dict[str, Any]:
+        """A monitoring endpoint's JSON (e.g. `/jsz?streams=true`); needs `monitor_port`."""
+        if self.monitor_port is None:
+            raise RuntimeError("this server was started without a monitoring port")
+        url = f"http://127.0.0.1:{self.monitor_port}{path}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body: dict[str, Any] = json.loads(response.read())
+        return body
+
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class ClusterMembership:
+    name: str
+    server_name: str
+    route_port: int
+    peer_route_ports: tuple[int, ...]
+
+
+class EmbeddedNatsCluster:
+    """Three (or `size`) nats-servers routed into one JetStream cluster on loopback, each with its
+    own store and monitoring port: what a test needs to lose a node, and a stream's leader."""
+
+    def __init__(self, root: Path, size: int = 3, name: str = "aistudio") -> None:
+        self.root = Path(root)
+        route_ports = [free_port() for _ in range(size)]
+        self.nodes = [
+            EmbeddedNats(
+                self.root / f"n{i + 1}",
+                monitor_port=free_port(),
+                cluster=ClusterMembership(
+                    name=name,
+                    server_name=f"n{i + 1}",
+                    route_port=route_ports[i],
+                    peer_route_ports=tuple(p for j, p in enumerate(route_ports) if j != i),
+                ),
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Every member, comma-separated: what NATS_URL takes on a cluster."""
+        return ",".join(self.urls)
+
+    def node(self, server_name: str) -> EmbeddedNats:
+        for node in self.nodes:
+            if node.cluster is not None and node.cluster.server_name == server_name:
+                return node
+        raise KeyError(server_name)
+
+    def start(self, timeout: float = 60.0) -> "EmbeddedNatsCluster":
+        for node in self.nodes:
+            node.start()
+        self.wait_for_meta_leader(timeout)
+        return self
+
+    def wait_for_meta_leader(self, timeout: float = 60.0) -> str:
+        """The JetStream meta leader's name once the running members agree there is one (streams can
+        be created from then on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            leader = self._meta_leader()
+            if leader:
+                return leader
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the NATS cluster elected no JetStream leader within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def _meta_leader(self) -> str | None:
+        for node in self.nodes:
+            if not node.running:
+                continue
+            try:
+                leader = node.monitor("/jsz").get("meta_cluster", {}).get("leader")
+            except (OSError, ValueError):
+                continue
+            if leader:
+                return str(leader)
+        return None
+
+    def stream_leader(self, stream: str) -> str | None:
+        """The server name of `stream`'s leader, as any running member's `/jsz` reports it."""
+        for node in self.nodes:
+            if not node.running:
+                continue
+            try:
+                jsz = node.monitor("/jsz?streams=true")
+            except (OSError, ValueError):
+                continue
+            for account in jsz.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    leader = (detail.get("cluster") or {}).get("leader")
+                    if detail.get("name") == stream and leader:
+                        return str(leader)
+        return None
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
 
 
 class EmbeddedPostgres:
