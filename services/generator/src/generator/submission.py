@@ -117,9 +117,9 @@ class Submitter:
             case Doubt():
                 log.error("submission_outcome_unknown_waiting_for_callback", provider=job.provider)
                 await self._jobs.doubt(job)
-            case Submit(provider, repeats_lost_call) if is_kie(provider):
+            case Submit(provider) if is_kie(provider):
                 await self._submit_to_kie(job)
-            case Submit(provider, repeats_lost_call):
+            case Submit(_, repeats_lost_call):
                 await self._generate_with_gemini(job, repeats_lost_call=repeats_lost_call)
 
     async def _submit_to_kie(self, job: Job) -> None:
