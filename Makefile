@@ -43,8 +43,8 @@ test: install ## Run the whole test suite against real NATS JetStream and Postgr
 test-fast: install ## Run the tests that need no services (contracts, units)
 	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"
 
-chaos: install ## Run every fault-injection scenario (tests/chaos); report in tests/artifacts/chaos-report.md
-	CHAOS=full $(BIN)/python -m pytest -m chaos tests/chaos
+chaos: install ## Run every fault-injection scenario (tests/chaos, tests/cluster: three NATS nodes); reports in tests/artifacts
+	CHAOS=full $(BIN)/python -m pytest -m chaos tests/chaos tests/cluster
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
