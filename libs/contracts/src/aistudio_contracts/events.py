@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from . import subjects
 from .catalog import FailureReason, MediaType, Plan, Provider
 from .envelope import Event
+from .posts import POST_EVENTS
 
 
 class StoredMedia(BaseModel):
@@ -192,4 +193,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubscriptionChanged,
     GenerationSettled,
     MessageDeadLettered,
+    *POST_EVENTS,
 )

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 from . import subjects
 from .catalog import MediaType, Plan
 from .envelope import Message
+from .posts import POST_MESSAGES
 
 
 class UsageSummary(Message):
@@ -102,4 +103,5 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     GenerateCaption,
     CaptionReply,
     ErrorReply,
+    *POST_MESSAGES,
 )

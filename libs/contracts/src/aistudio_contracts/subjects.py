@@ -18,6 +18,12 @@ PROVIDER_CALLBACK_RECEIVED = f"{EVENTS_PREFIX}.provider.callback-received"
 SUBSCRIPTION_CHANGED = f"{EVENTS_PREFIX}.billing.subscription-changed"
 GENERATION_SETTLED = f"{EVENTS_PREFIX}.generation.settled"
 MESSAGE_DEAD_LETTERED = f"{EVENTS_PREFIX}.ops.message-dead-lettered"
+POST_REQUESTED = f"{EVENTS_PREFIX}.post.requested"
+POST_SCHEDULED = f"{EVENTS_PREFIX}.post.scheduled"
+POST_PUBLISHED = f"{EVENTS_PREFIX}.post.published"
+POST_FAILED = f"{EVENTS_PREFIX}.post.failed"
+POST_CANCELLED = f"{EVENTS_PREFIX}.post.cancelled"
+LATE_WEBHOOK_RECEIVED = f"{EVENTS_PREFIX}.provider.late-webhook-received"
 
 # Messages that exhausted their deliveries, kept for an operator: `<DLQ_PREFIX>.<durable>`.
 DLQ_PREFIX = "aistudio.dlq"
@@ -28,10 +34,13 @@ USAGE_RELEASE = f"{RPC_PREFIX}.usage.release"
 USAGE_SUMMARY = f"{RPC_PREFIX}.usage.summary"
 USAGE_SET_PLAN = f"{RPC_PREFIX}.usage.set-plan"
 CAPTION_GENERATE = f"{RPC_PREFIX}.caption.generate"
+PUBLISHER_ACCOUNTS = f"{RPC_PREFIX}.publisher.accounts"
+PUBLISHER_CANCEL = f"{RPC_PREFIX}.publisher.cancel"
 
 # Queue groups for request/reply responders, so replicas share the requests.
 USAGE_QUEUE = "usage"
 CAPTIONER_QUEUE = "captioner"
+PUBLISHER_QUEUE = "publisher"
 
 
 @dataclass(frozen=True, slots=True)
