@@ -32,6 +32,22 @@ class GatewaySettings(ServiceSettings):
     # Writing a caption takes seconds; the captioner gives up before this (ON_DEMAND_TIMEOUT_SECONDS).
     caption_rpc_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Per-user limits, counted in Postgres so that they hold across replicas; pro users get ten times
+    # the request rates. Captions are paid OpenAI calls: a monthly allowance (pro unlimited) and a cap
+    # on those in flight, so one user cannot hold every captioner worker.
+    rate_limit_generate_per_minute: int = Field(default=60, ge=1)
+    rate_limit_caption_per_minute: int = Field(default=20, ge=1)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_streams_per_user: int = Field(default=5, ge=1)
+    caption_monthly_limit_free: int = Field(default=30, ge=0)
+    max_captions_in_flight: int = Field(default=2, ge=1)
+    # A request waits at most this for a database connection, then answers 503.
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    # #token= sign-in is taken only from a page embedded by one of these origins (comma-separated).
+    embed_host_origins: str = ""
+    # /docs and /redoc (scripts from a CDN): unset means on in development only.
+    docs_enabled: bool | None = None
     free_monthly_limit: int = Field(default=10, ge=0)
 
     @model_validator(mode="after")

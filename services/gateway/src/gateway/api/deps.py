@@ -1,11 +1,13 @@
 """What routes depend on, as Annotated aliases."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Header, Request
 from faststream.nats import NatsBroker
 
+from aistudio_contracts import Plan
 from aistudio_runtime.mediastore import MediaStore
 
 from ..auth import Authenticator, Principal
@@ -14,6 +16,8 @@ from ..feed import ChangeFeed
 from ..links import LinkSigner
 from ..settings import GatewaySettings
 from ..usage_client import UsageClient
+from ..userlimits import Bucket, PlanCache, UserLimits
+from .errors import ApiError
 
 
 @dataclass(slots=True)
@@ -28,6 +32,13 @@ class Gateway:
     media: MediaStore
     broker: NatsBroker
     feed: ChangeFeed
+    limits: UserLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        async def plan_of(user_id: str) -> Plan:
+            return (await self.usage.summary(user_id)).plan
+
+        self.limits = UserLimits(lambda: self.catalog.pool, self.settings, PlanCache(plan_of))
 
     def nats_connected(self) -> bool:
         try:
@@ -43,11 +54,51 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
+def bucket_of(path: str) -> Bucket:
+    if path.endswith("/generate-media"):
+        return Bucket.GENERATE
+    if path.startswith("/api/caption/"):
+        return Bucket.CAPTION
+    return Bucket.DEFAULT
+
+
 async def current_user(
+    request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return await gateway.authenticator.authenticate(authorization)
+    """The signed-in user, counted against their request rate for this kind of route."""
+    user = await gateway.authenticator.authenticate(authorization)
+    await gateway.limits.hit(user.user_id, bucket_of(request.url.path))
+    return user
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def is_anonymous(authorization: str | None) -> bool:
+    """Supabase's anonymous sign-ins carry `is_anonymous: true`. Read after `authenticate` verified the
+    token, so the unverified decode here only reads a claim of a token already checked."""
+    token = (authorization or "").partition(" ")[2].strip()
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return claims.get("is_anonymous") is True
+
+
+async def generating_user(
+    user: CurrentUser, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Principal:
+    if is_anonymous(authorization):
+        raise ApiError(
+            403,
+            {
+                "error": "Sign-in required",
+                "message": "Guest accounts cannot generate media. Sign in with an email or a social account first.",
+            },
+        )
+    return user
+
+
+GeneratingUser = Annotated[Principal, Depends(generating_user)]

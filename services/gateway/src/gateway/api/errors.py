@@ -14,6 +14,7 @@ from aistudio_runtime import get_logger
 from ..auth import Unauthorized
 from ..domain.requests import InvalidRequest, Issue
 from ..usage_client import UsageUnavailable
+from ..userlimits import CaptionAllowanceUsed, LimitExceeded
 
 log = get_logger(__name__)
 
@@ -79,6 +80,30 @@ def install(app: FastAPI) -> None:
             content={"error": "Unauthorized", "message": str(exc)},
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+    @app.exception_handler(LimitExceeded)
+    async def _limited(_: Request, exc: LimitExceeded) -> JSONResponse:
+        return JSONResponse(
+            status_code=429,
+            content={"error": "Too many requests", "message": exc.message},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(CaptionAllowanceUsed)
+    async def _captions_used(_: Request, exc: CaptionAllowanceUsed) -> JSONResponse:
+        return JSONResponse(
+            status_code=403,
+            content={
+                "error": "Monthly caption limit reached",
+                "message": f"{exc} Upgrade to Pro for unlimited captions.",
+                "limit": exc.limit,
+            },
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        # JSON nested thousands deep: parsing or validating it exhausts the stack. Bad input, not our fault.
+        return invalid_input([Issue((), "Request body is nested too deeply")])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

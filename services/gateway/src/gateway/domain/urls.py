@@ -4,7 +4,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from aistudio_providers.netguard import is_public_address
+from aistudio_providers.netguard import is_deceptive_host, is_public_address
 
 MAX_URL_LENGTH = 2048
 _BLOCKED_HOSTS = {"localhost", "metadata", "metadata.google.internal", "instance-data"}
@@ -36,6 +36,8 @@ def unsafe_url_reason(url: str) -> str | None:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         return "Reference image URL must include a host name"
+    if is_deceptive_host(host):  # fullwidth digits and other look-alikes: fetchers disagree on them
+        return "Reference image URL must use a plain ASCII host name"
     if parts.username or parts.password:
         return "Reference image URL must not contain credentials"
     if port is not None and port not in (80, 443, 8080, 8443):

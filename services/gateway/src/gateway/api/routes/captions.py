@@ -70,7 +70,7 @@ class CaptionSettingsPublic(CamelModel):
 @router.post(
     "/caption/generate-from-media",
     response_model=CaptionPublic,
-    responses={400: {}, 401: {}, 404: {}, 409: {}, 413: {}, 502: {}, 503: {}},
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 429: {}, 502: {}, 503: {}},
 )
 async def generate_from_media(body: CaptionFromMediaRequest, gateway: GatewayDep, user: CurrentUser) -> CaptionPublic:
     try:
@@ -98,7 +98,10 @@ async def generate_from_media(body: CaptionFromMediaRequest, gateway: GatewayDep
         system_prompt=system_prompt,
         storage_key=asset["result_storage_key"],
     )
-    reply = await _ask_captioner(gateway, request)
+    # Within the month's allowance and the cap on captions in flight; a failed caption is not counted.
+    async with gateway.limits.caption(user.user_id) as ticket:
+        reply = await _ask_captioner(gateway, request)
+        ticket.succeeded = bool(reply.success and reply.caption)
     if not reply.success or not reply.caption:
         raise ApiError(502, {"error": "Failed to generate caption", "details": reply.error or "No caption came back"})
     return CaptionPublic(success=True, caption=reply.caption, metadata=reply.metadata)

@@ -25,6 +25,15 @@ router = APIRouter(tags=["media files"])
 log = get_logger(__name__)
 
 _CACHE = {"Cache-Control": "private, max-age=3600"}
+# Our origin serves files a provider (or a user) made: a browser must neither guess another type for
+# them (nosniff) nor run anything in them if opened directly (sandbox), and shows them inline.
+_SAFE = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4", "video/webm": "webm"}
+
+
+def _served_headers(asset_id: UUID, content_type: str | None) -> dict[str, str]:
+    extension = _EXTENSIONS.get((content_type or "").split(";", 1)[0].strip().lower(), "bin")
+    return {**_CACHE, **_SAFE, "Content-Disposition": f'inline; filename="{asset_id}.{extension}"'}
 
 
 @router.get("/media/{asset_id}", responses={206: {}, 403: {}, 404: {}, 416: {}, 503: {}})
@@ -44,17 +53,20 @@ async def media_file(
         raise ApiError(404, {"error": "Media not found"})
     key, content_type = row["result_storage_key"], row["result_content_type"]
     path = gateway.media.local_path(key)
+    headers = _served_headers(asset_id, content_type)
     if path is not None:
-        return FileResponse(path, media_type=content_type, headers=_CACHE)
+        return FileResponse(path, media_type=content_type, headers=headers)
     if isinstance(gateway.media, StreamingMediaStore):
-        return await _streamed(gateway.media, key, content_type, range_)
+        return await _streamed(gateway.media, key, content_type, range_, headers)
     data = await gateway.media.get(key)
     if data is None:
         raise ApiError(404, {"error": "Media not found"})
-    return Response(data, media_type=content_type)
+    return Response(data, media_type=content_type, headers=headers)
 
 
-async def _streamed(store: StreamingMediaStore, key: str, content_type: str | None, byte_range: str | None) -> Response:
+async def _streamed(
+    store: StreamingMediaStore, key: str, content_type: str | None, byte_range: str | None, served: dict[str, str]
+) -> Response:
     try:
         stream = await store.open(key, byte_range)
     except (S3Error, httpx.HTTPError) as exc:
@@ -62,7 +74,7 @@ async def _streamed(store: StreamingMediaStore, key: str, content_type: str | No
         raise ApiError(503, {"error": "Media storage is unavailable"}) from exc
     if stream is None:
         raise ApiError(404, {"error": "Media not found"})
-    headers = {**_CACHE, "Accept-Ranges": "bytes", **stream.headers}
+    headers = {"Accept-Ranges": "bytes", **stream.headers, **served}
     headers["content-type"] = content_type or stream.headers.get("content-type", "application/octet-stream")
     return _ObjectResponse(stream, headers)
 

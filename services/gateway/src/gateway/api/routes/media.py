@@ -12,7 +12,7 @@ from aistudio_contracts import MediaType
 from ...catalog import decode_cursor
 from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_generation_request
 from ...usage_client import UsageUnavailable
-from ..deps import CurrentUser, Gateway, GatewayDep
+from ..deps import CurrentUser, Gateway, GatewayDep, GeneratingUser
 from ..errors import ApiError, not_found
 from ..presenters import present_asset
 from ..schemas import GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic, inline_schema
@@ -41,6 +41,8 @@ async def _read_json(request: Request) -> object:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest([Issue((), "Request body must be valid JSON")]) from exc
+    except RecursionError as exc:  # nested thousands deep: the parser ran out of stack
+        raise InvalidRequest([Issue((), "Request body is nested too deeply")]) from exc
 
 
 def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAssetPublic:
@@ -70,7 +72,7 @@ def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAs
 async def generate_media(
     request: Request,
     gateway: GatewayDep,
-    user: CurrentUser,
+    user: GeneratingUser,
     idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
 ) -> MediaAssetPublic:
     spec = parse_generation_request(await _read_json(request))
@@ -113,7 +115,7 @@ async def list_media(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     type: Annotated[MediaType | None, Query()] = None,
-    status: Annotated[Literal["processing", "ready", "error"] | None, Query()] = None,
+    status: Annotated[Literal["processing", "ready", "error", "cancelled"] | None, Query()] = None,
 ) -> MediaAssetsPublic:
     try:
         position = decode_cursor(cursor) if cursor else None

@@ -1,4 +1,4 @@
-"""The user's plan and this month's usage."""
+"""The user's plan, this month's usage, and the on-demand captions they have left."""
 
 from fastapi import APIRouter
 
@@ -8,7 +8,22 @@ from ..schemas import UsagePublic
 router = APIRouter(prefix="/api", tags=["usage"])
 
 
-@router.get("/usage", response_model=UsagePublic, responses={401: {}, 503: {}})
-async def get_usage(gateway: GatewayDep, user: CurrentUser) -> UsagePublic:
+class UsageWithCaptionsPublic(UsagePublic):
+    caption_limit: int | None
+    captions_used: int
+    captions_remaining: int | None
+
+
+@router.get("/usage", response_model=UsageWithCaptionsPublic, responses={401: {}, 429: {}, 503: {}})
+async def get_usage(gateway: GatewayDep, user: CurrentUser) -> UsageWithCaptionsPublic:
     summary = await gateway.usage.summary(user.user_id)
-    return UsagePublic.model_validate(summary.model_dump())
+    captions = await gateway.limits.caption_usage(user.user_id, summary.plan)
+    remaining = None if captions.limit is None else max(0, captions.limit - captions.used)
+    return UsageWithCaptionsPublic.model_validate(
+        {
+            **summary.model_dump(),
+            "caption_limit": captions.limit,
+            "captions_used": captions.used,
+            "captions_remaining": remaining,
+        }
+    )
