@@ -17,6 +17,8 @@ from aistudio_devstack import free_port, wait_for_port
 from ..support.services import TEST_JWT_SECRET
 
 SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+E2E_MEDIA_SIGNING_KEY = "e2e-media-signing-key-" + "m" * 32
+E2E_CALLBACK_SIGNING_KEY = "e2e-callback-signing-key-" + "c" * 32
 
 
 @dataclass
@@ -66,7 +68,11 @@ def system_processes(nats_url: str, database_url: str, tmp_path: Path) -> Iterat
         "DATABASE_URL": database_url,
         "GATEWAY_PORT": str(gateway_port),
         "PUBLIC_BASE_URL": gateway_url,
+        # Production mode (the default): the processes must start with strong keys and nothing else.
+        "ENVIRONMENT": "production",
         "AUTH_JWT_SECRET": TEST_JWT_SECRET,
+        "MEDIA_SIGNING_KEY": E2E_MEDIA_SIGNING_KEY,
+        "CALLBACK_SIGNING_KEY": E2E_CALLBACK_SIGNING_KEY,
         "MEDIA_DIR": str(tmp_path / "media"),
         "KIE_API_KEY": "simulated",
         "KIE_BASE_URL": simulator_url,

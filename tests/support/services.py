@@ -45,4 +45,7 @@ def common_env(nats_url: str, database_url: str) -> dict[str, Any]:
         "database_url": database_url,
         "log_level": "WARNING",
         "log_format": "console",
+        # In-process services use the suite's short keys and the built-in defaults, as under `make run`;
+        # tests/e2e runs the processes in production mode with strong keys.
+        "environment": "development",
     }

@@ -7,20 +7,40 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import asyncpg
+from dotenv import dotenv_values
 
 from aistudio_runtime.migrations import downgrade, upgrade
 
 from .embedded import EmbeddedNats, EmbeddedPostgres, wait_for_port
+from .settings import DevstackSettings
 
 SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
 PROVIDER_KEYS = ("KIE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY")
+# Our own signing keys: generated per checkout under RUN_DIR when unset, so `make run` needs no setup.
+GENERATED_SECRETS = {
+    "MEDIA_SIGNING_KEY": "media-signing-key",
+    "CALLBACK_SIGNING_KEY": "callback-signing-key",
+}
 
 
 def _run_dir() -> Path:
-    return Path(os.environ.get("RUN_DIR", ".run")).resolve()
+    return Path(DevstackSettings.of(merged_environment(Path(".env"), os.environ)).run_dir).resolve()
+
+
+def _unset(env: Mapping[str, str], key: str) -> bool:
+    """Blank, or a `<placeholder>` left from `.env.example`: not a value anyone chose."""
+    value = env.get(key, "").strip()
+    return not value or (value.startswith("<") and value.endswith(">"))
+
+
+def merged_environment(dotenv: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """`.env` under the environment: a variable set in the shell wins, as with every dotenv tool."""
+    from_file = {key: value for key, value in dotenv_values(dotenv).items() if value is not None}
+    return {**from_file, **environ}
 
 
 async def _migrate(dsn: str, packages: list[str], down: bool, steps: int | None) -> None:
@@ -33,12 +53,12 @@ async def _migrate(dsn: str, packages: list[str], down: bool, steps: int | None)
         await conn.close()
 
 
-def _dev_secret(run_dir: Path) -> str:
-    """A per-checkout random secret for local tokens, kept so that sign-ins survive restarts."""
-    path = run_dir / "dev-jwt-secret"
+def _dev_secret(run_dir: Path, name: str = "dev-jwt-secret") -> str:
+    """A per-checkout random secret, kept so that sign-ins, links and callbacks survive restarts."""
+    path = run_dir / name
     if not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -52,13 +72,14 @@ class Infrastructure:
         self.postgres: EmbeddedPostgres | None = None
 
     def start(self, env: dict[str, str]) -> None:
+        ports = DevstackSettings.of(env)
         if not env.get("NATS_URL"):
-            port = int(env.get("RUN_NATS_PORT", "4222"))
+            port = ports.run_nats_port
             self.nats = EmbeddedNats(self.run_dir / "nats", port=port).start()
             env["NATS_URL"] = self.nats.url
             print(f"  embedded NATS JetStream at {self.nats.url} (state in {self.run_dir / 'nats'})")
         if not env.get("DATABASE_URL"):
-            port = int(env.get("RUN_POSTGRES_PORT", "54329"))
+            port = ports.run_postgres_port
             self.postgres = EmbeddedPostgres(self.run_dir / "postgres", port=port).start()
             env["DATABASE_URL"] = self.postgres.url
             print(f"  embedded Postgres at {self.postgres.url} (data in {self.run_dir / 'postgres'})")
@@ -74,9 +95,14 @@ def _simulated_providers(env: dict[str, str], run_dir: Path) -> subprocess.Popen
     missing = [key for key in PROVIDER_KEYS if not env.get(key)]
     if not missing:
         return None
-    port = int(env.get("SIMULATOR_PORT", "8900"))
+    port = DevstackSettings.of(env).simulator_port
     base = f"http://127.0.0.1:{port}"
     sim_env = {**env, "SIMULATOR_PORT": str(port), "SIMULATOR_PUBLIC_URL": base}
+    if "KIE_API_KEY" in missing and _unset(env, "KIE_CALLBACK_HMAC_KEY"):
+        # The simulated KIE signs its callbacks as the real one can, so the gateway's check runs too.
+        env["KIE_CALLBACK_HMAC_KEY"] = _dev_secret(run_dir, "kie-callback-hmac-key")
+    if "KIE_API_KEY" in missing:
+        sim_env["SIMULATOR_CALLBACK_HMAC_KEY"] = env["KIE_CALLBACK_HMAC_KEY"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "provider_simulator", "--host", "127.0.0.1", "--port", str(port)],
         env=sim_env,
@@ -95,20 +121,40 @@ def _simulated_providers(env: dict[str, str], run_dir: Path) -> subprocess.Popen
     return proc
 
 
-def local_environment(run_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def local_environment(
+    run_dir: Path, environ: Mapping[str, str] | None = None, dotenv: Path = Path(".env")
+) -> dict[str, str]:
+    """Everything the services get: `.env`, the environment over it, then `make run`'s own defaults
+    for whatever is still unset. honcho is given exactly this (its own `.env` loading would let the
+    file override the shell)."""
+    env = merged_environment(dotenv, os.environ if environ is None else environ)
+
+    def default(key: str, value: str) -> None:
+        if _unset(env, key):
+            env[key] = value
+
     # The Procfile says `python`: make it this virtualenv's interpreter.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    port = env.setdefault("GATEWAY_PORT", "8000")
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    env.setdefault("MEDIA_DIR", str(run_dir / "media"))
-    if not env.get("AUTH_JWT_SECRET") and not env.get("AUTH_JWKS_URL"):
+    default("ENVIRONMENT", "development")
+    default("GATEWAY_PORT", "8000")
+    default("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['GATEWAY_PORT']}")
+    default("MEDIA_DIR", str(run_dir / "media"))
+    if all(_unset(env, key) for key in ("AUTH_JWT_SECRET", "AUTH_JWKS_URL", "SUPABASE_URL")):
         env["AUTH_JWT_SECRET"] = _dev_secret(run_dir)
-        env.setdefault("DEV_AUTH_ENABLED", "true")
-    env.setdefault("MEDIA_SIGNING_KEY", _dev_secret(run_dir) + "-media")
-    env.setdefault("LOG_FORMAT", "console")
-    env.setdefault("PYTHONUNBUFFERED", "1")
+        default("DEV_AUTH_ENABLED", "true")
+    for key, name in GENERATED_SECRETS.items():
+        default(key, _dev_secret(run_dir, name))
+    default("LOG_FORMAT", "console")
+    default("PYTHONUNBUFFERED", "1")
     return env
+
+
+def _empty_env_file(run_dir: Path) -> Path:
+    """honcho reads a .env of its own (overriding the environment): point it at an empty one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "honcho.env"
+    path.write_text("# intentionally empty: the devstack passes the merged environment itself\n")
+    return path
 
 
 def _stop_on_sigterm() -> None:
@@ -136,7 +182,18 @@ def run() -> int:
         print(f"\n  gateway:  {env['PUBLIC_BASE_URL']}  (web page at /, API docs at /docs)")
         print("  Ctrl-C stops everything; state is kept in", run_dir, "\n")
         services = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(procfile.parent)],
+            [
+                sys.executable,
+                "-m",
+                "honcho",
+                "start",
+                "-f",
+                str(procfile),
+                "-d",
+                str(procfile.parent),
+                "-e",
+                str(_empty_env_file(run_dir)),
+            ],
             env=env,
         )
         return services.wait()
@@ -154,7 +211,7 @@ def run() -> int:
 
 def migrate(args: argparse.Namespace) -> int:
     run_dir = _run_dir()
-    env = dict(os.environ)
+    env = merged_environment(Path(".env"), os.environ)
     infra = Infrastructure(run_dir)
     try:
         infra.start(env)

@@ -1,10 +1,11 @@
 """Where the provider clients find their keys, endpoints and time limits.
 
-A key left unset means "not configured": the dev stack then points that provider at the
-simulator. Services embed these fields in their own settings object or build one directly.
+A key left unset (or blank) means "not configured": the dev stack then points that provider at the
+simulator. Services embed these fields in their own settings object, whose base (ServiceSettings)
+treats a blank value as unset for every field.
 """
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,8 +14,6 @@ class ProviderSettings(BaseSettings):
 
     kie_api_key: SecretStr | None = None
     kie_base_url: str = "https://api.kie.ai"
-    # Verifies the optional X-Webhook-Signature on KIE callbacks; unset means "not signed".
-    kie_callback_hmac_key: SecretStr | None = None
 
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
@@ -40,11 +39,3 @@ class ProviderSettings(BaseSettings):
     kie_retry_attempts: int = Field(default=3, ge=1)
     kie_retry_initial_seconds: float = Field(default=1.0, ge=0)
     kie_retry_max_seconds: float = Field(default=10.0, ge=0)
-
-    @field_validator("kie_api_key", "kie_callback_hmac_key", "gemini_api_key", "openai_api_key", mode="before")
-    @classmethod
-    def _blank_means_unset(cls, value: object) -> object:
-        # `.env.example` lists every key as `KEY=`: an empty value must not count as configured.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value

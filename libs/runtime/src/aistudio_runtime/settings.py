@@ -1,8 +1,13 @@
-"""The settings every service shares; each service subclasses it into its one settings object."""
+"""The settings every service shares; each service subclasses it into its one settings object.
 
+A setting shared by several services is declared here once (or in a mixin below), so its default,
+its bounds and its blank handling cannot drift apart between services.
+"""
+
+import re
 from dataclasses import replace
 from datetime import timedelta
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,10 +16,43 @@ from aistudio_contracts.subjects import DEAD_LETTER_STREAM, EVENTS_STREAM, Strea
 
 from .delivery import DeliveryPolicy
 
+Environment = Literal["production", "development"]
+
+# A signing secret must be at least this long: shorter ones can be guessed or brute-forced offline.
+MIN_SECRET_BYTES = 32
+GENERATE_SECRET_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+_PLACEHOLDER = re.compile(r"^\s*<.*>\s*$", re.DOTALL)
+
+
+def signing_secret(default: str | None = None) -> Any:
+    """A secret we generate ourselves (not a provider's key): outside development it must be strong."""
+    return Field(
+        default=SecretStr(default) if default is not None else None,
+        json_schema_extra={"signing_secret": True},
+    )
+
+
+def _is_signing_secret(extra: object) -> bool:
+    return isinstance(extra, dict) and bool(extra.get("signing_secret"))
+
+
+def secret_problem(value: str, *, signing: bool) -> str | None:
+    """Why a secret is unfit for production, or None. Providers' keys are theirs: only the form is checked."""
+    if _PLACEHOLDER.match(value):
+        return "is a placeholder"
+    if "change-me" in value.lower():
+        return "is the built-in change-me default"
+    if signing and len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    return None
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
+    # `production` unless told otherwise (a service started on its own, in compose, on Kubernetes);
+    # `make run` says `development`, which accepts the weak secrets a laptop needs.
+    environment: Environment = "production"
     nats_url: str = "nats://127.0.0.1:4222"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/aistudio"
     log_level: str = "INFO"
@@ -60,6 +98,54 @@ class ServiceSettings(BaseSettings):
     s3_prefix: str = ""
     # `path` (endpoint/bucket/key) works everywhere; `virtual` is bucket.endpoint/key.
     s3_addressing_style: Literal["path", "virtual"] = "path"
+    # Local media (MEDIA_STORE=local) lives here; every service that touches media reads the same dir.
+    media_dir: str = ".run/media"
+    # The job's deadline from acceptance: the gateway stamps it; the others use it only for events
+    # stored before the gateway stamped one.
+    generation_timeout_seconds: float = Field(default=1200.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_unset(cls, data: Any) -> Any:
+        """`KEY=` (as `.env.example` lists every setting) means "not set": the default applies.
+
+        Without this, `AUTH_AUDIENCE=` would demand an empty audience and `KIE_CALLBACK_HMAC_KEY=`
+        would be an empty key. Fields without a default keep the blank, and so still fail.
+        """
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+
+        def blank(value: object) -> bool:
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            return isinstance(value, str) and not value.strip()
+
+        return {
+            key: value
+            for key, value in data.items()
+            if not (blank(value) and key in fields and not fields[key].is_required())
+        }
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Self:
+        """Outside development a placeholder, a change-me default or a short signing key is refused at start."""
+        if self.environment == "development":
+            return self
+        problems = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr):
+                continue
+            problem = secret_problem(value.get_secret_value(), signing=_is_signing_secret(field.json_schema_extra))
+            if problem:
+                problems.append(f"{name.upper()} {problem}")
+        if problems:
+            raise ValueError(
+                f"refusing to start with weak secrets (ENVIRONMENT={self.environment}): {'; '.join(problems)}."
+                f" Generate each with: {GENERATE_SECRET_HINT} (or set ENVIRONMENT=development on a laptop)"
+            )
+        return self
 
     @property
     def delivery(self) -> DeliveryPolicy:
@@ -118,3 +204,14 @@ class ServiceSettings(BaseSettings):
             if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
                 raise ValueError(f"S3_ENDPOINT_URL must be an http(s) URL, not {self.s3_endpoint_url!r}")
         return self
+
+
+class KieCallbackSettings(BaseSettings):
+    """What the generator (building KIE callback URLs) and the gateway (checking them) must agree on."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Where the world reaches the gateway; KIE's callback URLs and media links start with it.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Derives the per-asset token in KIE's callback URL (generator) and checks it (gateway).
+    callback_signing_key: SecretStr = signing_secret("change-me-callback-signing-key")

@@ -5,7 +5,6 @@ from aistudio_runtime import ServiceSettings
 
 
 class CaptionerSettings(ServiceSettings, ProviderSettings):
-    media_dir: str = ".run/media"
     # OpenAI calls per asset (each after the SDK's own quick retries) before CaptionFailed;
     # between them the event is redelivered with a growing delay (1 s, 2 s, 4 s, … up to a minute).
     caption_max_attempts: int = Field(default=5, ge=1)

@@ -1,31 +1,45 @@
+import ipaddress
+
 from pydantic import Field, SecretStr, model_validator
 
 from aistudio_runtime import ServiceSettings
+from aistudio_runtime.settings import KieCallbackSettings, signing_secret
 
 
-class GatewaySettings(ServiceSettings):
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class GatewaySettings(ServiceSettings, KieCallbackSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
-    public_base_url: str = "http://127.0.0.1:8000"
 
     # Supabase-style bearer JWTs: HS256 with this secret, and/or asymmetric keys from a JWKS URL.
-    auth_jwt_secret: SecretStr | None = None
+    auth_jwt_secret: SecretStr | None = signing_secret()
+    # A Supabase project (https://<ref>.supabase.co): the issuer and, unless set, the JWKS URL follow from it.
+    supabase_url: str | None = None
     auth_jwks_url: str | None = None
+    # Tokens must carry this `iss` (default: <SUPABASE_URL>/auth/v1 when SUPABASE_URL is set).
+    auth_issuer: str | None = None
     auth_audience: str | None = None
-    # Local development only: POST /api/dev/token mints tokens. Never enable in production.
+    # Clock skew between the token's issuer and us that `exp`/`nbf`/`iat` may show.
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Keys fetched from the JWKS are trusted this long; a key removed there stops working after it.
+    auth_jwks_cache_seconds: float = Field(default=600.0, gt=0)
+    # Local development only: POST /api/dev/token mints tokens. Only with a loopback bind and no JWKS.
     dev_auth_enabled: bool = False
 
-    # Signs result links and provider callback tokens.
-    media_signing_key: SecretStr = SecretStr("change-me-media-signing-key")
+    # Signs result links.
+    media_signing_key: SecretStr = signing_secret("change-me-media-signing-key")
     media_link_ttl_seconds: int = Field(default=3600, ge=60)
-    media_dir: str = ".run/media"
-
-    # Checks the per-asset token in KIE callback URLs (the generator derives it with the same key),
-    # and, when set, the optional X-Webhook-Signature that KIE adds.
-    callback_signing_key: SecretStr = SecretStr("change-me-callback-signing-key")
+    # When set, KIE callbacks must carry a valid X-Webhook-Signature made with it (KIE issues the key).
     kie_callback_hmac_key: SecretStr | None = None
 
-    generation_timeout_seconds: float = Field(default=1200, gt=0)
     # Beyond the deadline plus this margin, an asset still processing is failed by the gateway itself.
     stuck_asset_grace_seconds: float = Field(default=300, ge=0)
     rpc_timeout_seconds: float = Field(default=3.0, gt=0)
@@ -48,10 +62,39 @@ class GatewaySettings(ServiceSettings):
     embed_host_origins: str = ""
     # /docs and /redoc (scripts from a CDN): unset means on in development only.
     docs_enabled: bool | None = None
-    free_monthly_limit: int = Field(default=10, ge=0)
+    # A stream ticket (POST /api/ai/media/events/ticket) opens one event stream within this.
+    stream_ticket_ttl_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.auth_jwks_url:
+            return self.auth_jwks_url
+        if self.supabase_url:
+            return f"{self.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json"
+        return None
+
+    @property
+    def issuer(self) -> str | None:
+        if self.auth_issuer:
+            return self.auth_issuer
+        if self.supabase_url:
+            return f"{self.supabase_url.rstrip('/')}/auth/v1"
+        return None
 
     @model_validator(mode="after")
     def _needs_a_way_to_authenticate(self) -> "GatewaySettings":
-        if self.auth_jwt_secret is None and self.auth_jwks_url is None:
-            raise ValueError("set AUTH_JWT_SECRET and/or AUTH_JWKS_URL: the gateway cannot authenticate anyone")
+        if self.auth_jwt_secret is None and self.jwks_url is None:
+            raise ValueError(
+                "set AUTH_JWT_SECRET and/or AUTH_JWKS_URL (or SUPABASE_URL): the gateway cannot authenticate anyone"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dev_sign_in_only_on_a_laptop(self) -> "GatewaySettings":
+        # Anyone who reaches the gateway could sign in as anyone, admin included: only on loopback, and
+        # never beside real (JWKS) sign-in, where the minted tokens would pass for a real user's.
+        if self.dev_auth_enabled and not is_loopback(self.gateway_host):
+            raise ValueError(f"DEV_AUTH_ENABLED needs a loopback GATEWAY_HOST, not {self.gateway_host!r}")
+        if self.dev_auth_enabled and self.jwks_url is not None:
+            raise ValueError("DEV_AUTH_ENABLED cannot be on with AUTH_JWKS_URL/SUPABASE_URL (real sign-in)")
         return self

@@ -1,13 +1,11 @@
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from aistudio_providers import ProviderSettings
 from aistudio_runtime import ServiceSettings
+from aistudio_runtime.settings import KieCallbackSettings
 
 
-class GeneratorSettings(ServiceSettings, ProviderSettings):
-    public_base_url: str = "http://127.0.0.1:8000"
-    # Derives the per-asset token in KIE's callback URL; the gateway checks it with the same key.
-    callback_signing_key: SecretStr = SecretStr("change-me-callback-signing-key")
+class GeneratorSettings(ServiceSettings, KieCallbackSettings, ProviderSettings):
     # Callbacks cannot reach a laptop; polling works either way.
     kie_callbacks_enabled: bool = True
     kie_submit_limit: int = Field(default=20, ge=1)
@@ -16,7 +14,6 @@ class GeneratorSettings(ServiceSettings, ProviderSettings):
     kie_submit_margin_seconds: float = Field(default=1.0, ge=0)
     # Each attempt must hold a rate-limit slot, so the generator schedules retries itself: one try per call.
     kie_retry_attempts: int = Field(default=1, ge=1)
-    media_dir: str = ".run/media"
     reference_image_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # An image whose KIE submission is in doubt waits this long for KIE's callback, then goes to Gemini.
     in_flight_grace_seconds: float = Field(default=120.0, gt=0)
@@ -26,5 +23,3 @@ class GeneratorSettings(ServiceSettings, ProviderSettings):
     submit_concurrency: int = Field(default=32, ge=1)
     # A worker holds a claimed job this long, renewed while it works; a dead worker's jobs are recovered after it.
     job_lease_seconds: float = Field(default=30.0, gt=0)
-    # Only for requests from before the gateway stamped each job's deadline.
-    generation_timeout_seconds: float = Field(default=1200, gt=0)
