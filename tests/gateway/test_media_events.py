@@ -4,6 +4,7 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -57,7 +58,7 @@ async def test_a_stream_resumes_after_the_last_event_id(api: Api) -> None:
 
 
 async def test_other_users_changes_are_not_pushed(api: Api) -> None:
-    async with api.client.stream("GET", "/api/ai/media/events", params={"access_token": api.token("carol")}) as stream:
+    async with api.client.stream("GET", "/api/ai/media/events", headers=api.auth("carol")) as stream:
         await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("mallory"))
         mine = (await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("carol"))).json()
         [event] = await asyncio.wait_for(_events(stream, 1), timeout=10)
@@ -65,5 +66,44 @@ async def test_other_users_changes_are_not_pushed(api: Api) -> None:
 
 
 async def test_events_need_a_valid_token(api: Api) -> None:
-    response = await api.client.get("/api/ai/media/events", params={"access_token": "nope"})
+    response = await api.client.get("/api/ai/media/events", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+async def _ticket(api: Api, user: str) -> str:
+    response = await api.client.post("/api/ai/media/events/ticket", headers=api.auth(user))
+    assert response.status_code == 200
+    assert response.json()["expiresAt"]
+    return str(response.json()["ticket"])
+
+
+async def test_a_stream_ticket_opens_the_users_stream_once(api: Api) -> None:
+    ticket = await _ticket(api, "dave")
+    async with api.client.stream("GET", "/api/ai/media/events", params={"ticket": ticket}) as stream:
+        assert stream.status_code == 200
+        mine = (await api.client.post("/api/ai/generate-media", json=VALID, headers=api.auth("dave"))).json()
+        [event] = await asyncio.wait_for(_events(stream, 1), timeout=10)
+    assert json.loads(event["data"])["id"] == mine["id"]
+    again = await api.client.get("/api/ai/media/events", params={"ticket": ticket})
+    assert again.status_code == 401
+
+
+async def test_a_stream_ticket_needs_a_signed_in_user(api: Api) -> None:
+    assert (await api.client.post("/api/ai/media/events/ticket")).status_code == 401
+    assert (await api.client.get("/api/ai/media/events", params={"ticket": "made-up"})).status_code == 401
+
+
+async def test_a_bearer_token_in_the_url_no_longer_opens_a_stream(api: Api) -> None:
+    response = await api.client.get("/api/ai/media/events", params={"access_token": api.token("erin")})
+    assert response.status_code == 401
+
+
+async def test_an_expired_stream_ticket_is_refused(api: Api) -> None:
+    ticket = await _ticket(api, "frank")
+    # Its minute is over: the expiry is moved into the past in Postgres rather than waited for.
+    conn = await asyncpg.connect(api.settings.database_url)
+    try:
+        await conn.execute("UPDATE gateway.stream_tickets SET expires_at = now() - interval '1 second'")
+    finally:
+        await conn.close()
+    assert (await api.client.get("/api/ai/media/events", params={"ticket": ticket})).status_code == 401

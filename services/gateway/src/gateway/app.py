@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
 
-from . import handlers
+from . import accesslog, handlers
 from .api import errors
 from .api.deps import Gateway
 from .api.limits import BodySizeLimit
@@ -26,6 +26,7 @@ from .usage_client import UsageClient
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
+    accesslog.install()  # before uvicorn logs its first request: no token or signature in any line
     broker = create_broker(settings, name="gateway")
     runtime = ServiceRuntime(settings, "gateway", broker)
     runtime.prune("asset_changes", by="changed_at")

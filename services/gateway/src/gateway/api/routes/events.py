@@ -1,20 +1,59 @@
-"""Server-sent events of the user's asset changes, resumable with Last-Event-ID."""
+"""Server-sent events of the user's asset changes, resumable with Last-Event-ID.
+
+The stream authenticates with the Authorization header (the web page reads it with fetch), or with a
+single-use ticket for EventSource clients: a bearer token in the URL would be written to access logs.
+"""
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from ...auth import Principal
 from ...feed import CHANGES_BATCH
-from ..deps import GatewayDep
+from ...tickets import StreamTickets
+from ..deps import CurrentUser, GatewayDep
+from ..errors import ApiError
 from ..presenters import present_asset
 
 router = APIRouter(prefix="/api/ai", tags=["media"])
 
 KEEPALIVE_SECONDS = 15.0
+
+
+class StreamTicket(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    ticket: str
+    expires_at: datetime = Field(alias="expiresAt")
+
+
+def _tickets(gateway: GatewayDep) -> StreamTickets:
+    return StreamTickets(gateway.catalog, gateway.settings.stream_ticket_ttl_seconds)
+
+
+@router.post(
+    "/media/events/ticket",
+    responses={401: {}},
+    summary="A single-use ticket that opens one event stream (?ticket=) within a minute",
+)
+async def media_events_ticket(user: CurrentUser, gateway: GatewayDep) -> StreamTicket:
+    ticket, expires_at = await _tickets(gateway).issue(user)
+    return StreamTicket(ticket=ticket, expires_at=expires_at)
+
+
+async def _stream_user(gateway: GatewayDep, authorization: str | None, ticket: str | None) -> Principal:
+    if authorization or not ticket:
+        return await gateway.authenticator.authenticate(authorization)
+    user = await _tickets(gateway).redeem(ticket)
+    if user is None:
+        raise ApiError(401, {"error": "Unauthorized", "message": "Stream ticket is unknown, used or expired"})
+    return user
 
 
 @router.get(
@@ -26,15 +65,14 @@ async def media_events(
     request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    access_token: Annotated[str | None, Query(max_length=4096, description="for EventSource clients")] = None,
+    ticket: Annotated[
+        str | None, Query(max_length=128, description="from POST /api/ai/media/events/ticket, for EventSource clients")
+    ] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
-    user = await gateway.authenticator.authenticate(
-        authorization or (f"Bearer {access_token}" if access_token else None)
-    )
+    user = await _stream_user(gateway, authorization, ticket)
     feed = gateway.feed
     start = await feed.resume_point(user.user_id, last_event_id)
-    slot = await gateway.limits.open_stream(user.user_id)  # 429 past MAX_STREAMS_PER_USER, on any replica
 
     async def stream() -> AsyncIterator[str]:
         sent = start
@@ -57,7 +95,7 @@ async def media_events(
                 yield ": keep-alive\n\n"
 
     return StreamingResponse(
-        slot.holding(stream()),
+        stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
