@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from . import admin, gemini, kie, openai_api
+from . import admin, gemini, kie, late, openai_api
 from .config import SimulatorConfig
 from .recorder import RequestRecorder
 from .state import SimulatorState
@@ -17,16 +17,18 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        for job in list(state.background):
+        for job in list(state.background) + list(app.state.late.background):
             job.cancel()
 
     app = FastAPI(
         title="Provider simulator", lifespan=lifespan, docs_url="/_admin/docs", openapi_url="/_admin/openapi.json"
     )
     app.state.sim = state
+    app.state.late = late.LateState(config=late.LateConfig(hang_seconds=state.config.hang_seconds))
     app.include_router(kie.router)
     app.include_router(gemini.router)
     app.include_router(openai_api.router)
+    app.include_router(late.router)
     app.include_router(admin.router)
 
     @app.api_route("/files/{name}", methods=["GET", "HEAD"])
