@@ -29,6 +29,8 @@ class AssetStatus(StrEnum):
     PROCESSING = "processing"
     READY = "ready"
     ERROR = "error"
+    # The user stopped it while it was processing: terminal, never charged, never delivered.
+    CANCELLED = "cancelled"
 
 
 class CaptionStatus(StrEnum):
@@ -49,6 +51,8 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     UNKNOWN_OUTCOME = "unknown_outcome"
     INTERNAL_ERROR = "internal_error"
+    # The user cancelled the generation (a job's or task's end, never an asset's error).
+    CANCELLED = "cancelled"
 
     @classmethod
     def _missing_(cls, value: object) -> "FailureReason":

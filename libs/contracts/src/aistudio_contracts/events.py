@@ -154,10 +154,28 @@ class GenerationSettled(Event):
 
     asset_id: UUID
     user_id: str
-    outcome: Literal["ready", "error"]
+    outcome: Literal["ready", "error", "cancelled"]
     charged: bool
     reason: FailureReason | None = None
     late: bool = False
+
+
+class GenerationCancelled(Event):
+    """The user cancelled a processing asset; the catalog settled it (uncharged) before this.
+
+    The generator sends nothing more for the job (a job not yet sent is never sent), the poller
+    stops following its task; a result that still arrives is not delivered and is recorded as
+    waste. `provider` and `media_type` let a consumer that has not seen the request yet keep a
+    tombstone, so the request that arrives after the cancel is never worked.
+    """
+
+    subject: ClassVar[str] = subjects.GENERATION_CANCELLED
+
+    asset_id: UUID
+    user_id: str
+    provider: Provider
+    media_type: MediaType
+    task_id: str | None = None
 
 
 class MessageDeadLettered(Event):
@@ -193,5 +211,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubscriptionChanged,
     GenerationSettled,
     MessageDeadLettered,
+    GenerationCancelled,
     *POST_EVENTS,
 )
