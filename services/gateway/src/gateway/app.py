@@ -13,7 +13,7 @@ from . import accesslog, handlers
 from .api import errors
 from .api.deps import Gateway
 from .api.limits import BodySizeLimit
-from .api.routes import admin, callbacks, captions, dev, events, files, health, media, pages, usage
+from .api.routes import admin, callbacks, captions, creative, dev, events, files, health, media, pages, usage
 from .auth import Authenticator
 from .catalog import Catalog
 from .feed import ChangeFeed
@@ -74,6 +74,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     errors.install(app)
     # events before media: "/api/ai/media/events" must not be taken for an asset id
-    for module in (events, media, captions, usage, admin, callbacks, files, health, dev, pages):
+    for module in (events, media, creative, captions, usage, admin, callbacks, files, health, dev, pages):
         app.include_router(module.router)
     return app

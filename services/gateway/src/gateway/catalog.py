@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -23,9 +23,11 @@ from aistudio_contracts import (
     CaptionFailed,
     CaptionGenerated,
     FailureReason,
+    GenerationCancelled,
     GenerationCompleted,
     GenerationRequested,
     GenerationSettled,
+    MediaType,
     Provider,
     ProviderCallbackReceived,
     TaskStarted,
@@ -44,6 +46,22 @@ ASSET_COLUMNS = (
     " provider_task_id, result_storage_key, result_content_type, result_origin_url, error_code, error_message,"
     " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at"
 )
+
+
+_OUTCOMES: dict[AssetStatus, Literal["ready", "error", "cancelled"]] = {
+    AssetStatus.READY: "ready",
+    AssetStatus.ERROR: "error",
+    AssetStatus.CANCELLED: "cancelled",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """What a user's cancel found: no asset of theirs (`asset` None), or the asset as it now is,
+    `cancelled` telling whether this cancel ended it (False: it had ended already)."""
+
+    asset: asyncpg.Record | None
+    cancelled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +252,44 @@ class Catalog:
                 return None
             return await self._fail(conn, asset_id, reason, message)
 
+    async def cancel(self, user_id: str, asset_id: UUID) -> Cancellation:
+        """The user stops their processing asset: it ends cancelled and uncharged, and the services
+        doing its work are told (GenerationCancelled) in the same transaction. Decided under the
+        row's lock, so a completion racing it either came first (the cancel is too late) or finds
+        the asset cancelled and changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.fetchval(
+                "SELECT status FROM gateway.media_assets WHERE id = $1 AND user_id = $2 FOR UPDATE",
+                asset_id,
+                user_id,
+            )
+            if status is None:
+                return Cancellation(None, cancelled=False)
+            move = lifecycle.cancel_from(AssetStatus(status))
+            if move is None:
+                row = await conn.fetchrow(f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE id = $1", asset_id)
+                return Cancellation(row, cancelled=False)
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET status = $2, charged = $3, completed_at = now(), updated_at = now()"
+                f" WHERE id = $1 AND status = ANY($4::text[]) RETURNING {ASSET_COLUMNS}",
+                asset_id,
+                move.to.value,
+                move.charged,
+                move.from_values,
+            )
+            assert row is not None  # the row is locked and was processing
+            cancelled = GenerationCancelled(
+                correlation_id=asset_id,
+                asset_id=asset_id,
+                user_id=user_id,
+                provider=Provider(row["provider"]),
+                media_type=MediaType(row["type"]),
+                task_id=row["provider_task_id"],
+            )
+            await enqueue(conn, SCHEMA, cancelled)
+            await self._settled(conn, row, move, reason=None)
+            return Cancellation(row, cancelled=True)
+
     async def expire_overdue(self, grace: timedelta, reason: FailureReason, message: str, limit: int = 200) -> int:
         """Fail what is still processing past its deadline plus `grace` (the catalog's own backstop).
         One transaction per asset: each locks its user's change counter, and replicas sweep at once."""
@@ -340,7 +396,7 @@ class Catalog:
                 correlation_id=row["id"],
                 asset_id=row["id"],
                 user_id=row["user_id"],
-                outcome="ready" if move.to is AssetStatus.READY else "error",
+                outcome=_OUTCOMES[move.to],
                 charged=move.charged,
                 reason=reason,
                 late=move.late,

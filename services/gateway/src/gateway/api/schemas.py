@@ -48,7 +48,7 @@ class MediaAssetPublic(CamelModel):
     requested_provider: Provider
     type: MediaType
     prompt: str
-    status: Literal["processing", "ready", "error"]
+    status: Literal["processing", "ready", "error", "cancelled"]
     result_url: str | None = None
     error_code: str | None = None
     error_message: str | None = None

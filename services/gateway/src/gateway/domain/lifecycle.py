@@ -2,9 +2,15 @@
 
     processing ──complete──▶ ready      (charged)
     processing ──fail──────▶ error      (not charged)
+    processing ──cancel────▶ cancelled  (not charged: the user stopped it)
     error ───────complete──▶ ready      (late: delivered, never charged, because we told the
                                          user it failed and gave the unit back)
     ready, error ─fail─────▶ (nothing: a failure after the outcome changes nothing)
+    cancelled ───complete──▶ (nothing: unlike a late result after an error, a result after a
+                              cancel is never delivered; the user asked for it not to be)
+
+A cancel racing a completion is decided by whichever conditional move takes the row first:
+each starts only from `processing`, so exactly one of them happens.
 
 Every move that settles the outcome emits GenerationSettled, which is all the usage service
 acts on: the user is charged if and only if the asset they see is ready and was not late.
@@ -38,6 +44,7 @@ RECORD_TASK = Move("record_task", (AssetStatus.PROCESSING,), AssetStatus.PROCESS
 COMPLETE = Move("complete", (AssetStatus.PROCESSING,), AssetStatus.READY, charged=True)
 DELIVER_LATE = Move("deliver_late", (AssetStatus.ERROR,), AssetStatus.READY, charged=False, late=True)
 FAIL = Move("fail", (AssetStatus.PROCESSING,), AssetStatus.ERROR, charged=False)
+CANCEL = Move("cancel", (AssetStatus.PROCESSING,), AssetStatus.CANCELLED, charged=False)
 
 # A completion is tried as COMPLETE first; if the asset had already failed, as DELIVER_LATE.
 COMPLETION_MOVES = (COMPLETE, DELIVER_LATE)
@@ -50,6 +57,11 @@ def completion_from(previous: AssetStatus) -> Move | None:
 
 def failure_from(previous: AssetStatus) -> Move | None:
     return FAIL if previous in FAIL.from_statuses else None
+
+
+def cancel_from(previous: AssetStatus) -> Move | None:
+    """Which move a user's cancel makes from `previous` (None: too late, the outcome is settled)."""
+    return CANCEL if previous in CANCEL.from_statuses else None
 
 
 CAPTION_PENDING_FROM = (CaptionStatus.NONE,)
