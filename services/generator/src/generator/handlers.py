@@ -1,8 +1,9 @@
-"""Thin adapters: a request becomes a scheduled job; a KIE callback may adopt a job's task."""
+"""Thin adapters: a request becomes a scheduled job; a KIE callback may adopt a job's task; a
+cancel ends the job so nothing more is sent for it."""
 
 from faststream.nats import NatsBroker
 
-from aistudio_contracts import GenerationRequested, ProviderCallbackReceived, deadline_of
+from aistudio_contracts import GenerationCancelled, GenerationRequested, ProviderCallbackReceived, deadline_of
 from aistudio_runtime import durable_subscriber, get_logger
 
 from .jobs import Jobs
@@ -22,3 +23,9 @@ def register(broker: NatsBroker, jobs: Jobs, submitter: Submitter, settings: Gen
     async def on_callback(event: ProviderCallbackReceived) -> None:
         if event.task_id:
             await submitter.adopt(event.asset_id, event.task_id)
+
+    @durable_subscriber(broker, GenerationCancelled, "generator-generation-cancelled", batch_size=64)
+    async def on_cancelled(event: GenerationCancelled) -> None:
+        move = await jobs.cancel(event)
+        if move is not None:
+            log.info("job_cancelled", asset_id=str(event.asset_id), in_flight=move.in_flight)

@@ -15,10 +15,10 @@ from uuid import UUID
 
 import asyncpg
 
-from aistudio_contracts import Event, GenerationRequested, Provider, TaskStarted
+from aistudio_contracts import Event, FailureReason, GenerationCancelled, GenerationRequested, Provider, TaskStarted
 from aistudio_runtime import Database, enqueue
 
-from .domain.job import CLAIMABLE, OPEN, STARTABLE, JobState, JobView, can_adopt, is_kie
+from .domain.job import CLAIMABLE, OPEN, STARTABLE, Cancel, JobState, JobView, can_adopt, cancel_from, is_kie
 
 SCHEMA = "generator"
 WAKEUP_CHANNEL = "generator_jobs_due"
@@ -242,6 +242,37 @@ class Jobs:
 
     async def fail(self, job: Job, reason: str, event: Event) -> bool:
         return await self._finish(job.asset_id, tuple(OPEN), JobState.FAILED, event, failure_reason=reason)
+
+    async def cancel(self, event: GenerationCancelled) -> Cancel | None:
+        """The user cancelled: the job ends `failed` (cancelled) from any open state, so no further
+        paid request leaves for it. A job not seen yet gets a tombstone (a failed row without its
+        request): the request that arrives later is stored on it but never claimed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            state = await conn.fetchval(
+                "SELECT state FROM generator.jobs WHERE asset_id = $1 FOR UPDATE", event.asset_id
+            )
+            if state is None:
+                await conn.execute(
+                    "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
+                    " failure_reason, finished_at) VALUES ($1, $2, $3, $3, $4, 'failed', $5, clock_timestamp())"
+                    " ON CONFLICT (asset_id) DO NOTHING",
+                    event.asset_id,
+                    event.user_id,
+                    event.provider.value,
+                    event.media_type.value,
+                    FailureReason.CANCELLED.value,
+                )
+                return Cancel(in_flight=False)
+            move = cancel_from(JobState(state))
+            if move is None:
+                return None
+            await conn.execute(
+                "UPDATE generator.jobs SET state = 'failed', failure_reason = $2, lease_until = NULL,"
+                " finished_at = clock_timestamp() WHERE asset_id = $1",
+                event.asset_id,
+                FailureReason.CANCELLED.value,
+            )
+            return move
 
     async def find(self, asset_id: UUID) -> Job | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM generator.jobs WHERE asset_id = $1", asset_id)

@@ -41,7 +41,20 @@ from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 from aistudio_runtime.messaging import redelivery_delay
 
-from .domain.job import Doubt, Fail, JobState, Policy, Retry, Step, Submit, WaitUntil, after_error, is_kie, next_step
+from .domain.job import (
+    Doubt,
+    Fail,
+    JobState,
+    Policy,
+    Retry,
+    Step,
+    Submit,
+    WaitUntil,
+    after_error,
+    is_cancelled,
+    is_kie,
+    next_step,
+)
 from .jobs import Job, Jobs
 from .ratelimit import SubmitRateLimiter
 from .settings import GeneratorSettings
@@ -99,6 +112,9 @@ class Submitter:
             log.warning("kie_task_adopted_from_callback", task_id=task_id)
             return adopted
         job = await self._jobs.find(asset_id)
+        if job and is_cancelled(job.state, job.failure_reason) and job.task_id != task_id:
+            await self._waste_if_cancelled(asset_id, {"provider": job.provider.value, "task_id": task_id})
+            return None
         if job and is_kie(job.requested_provider) and not is_kie(job.provider) and job.task_id != task_id:
             waste = {"provider": job.requested_provider.value, "task_id": task_id, "why": "task_after_fallback"}
             if await self._jobs.record_waste(asset_id, waste):
@@ -158,6 +174,8 @@ class Submitter:
         started = self._task_started(submitting, task_id, adopted=False)
         if await self._durably(submitting, lambda: self._jobs.record_task(submitting, started)):
             log.info("task_started", provider=job.provider, task_id=task_id)
+        else:
+            await self._waste_if_cancelled(job.asset_id, {"provider": job.provider.value, "task_id": task_id})
 
     async def _generate_with_gemini(self, job: Job, *, repeats_lost_call: bool) -> None:
         if job.state is JobState.SUBMITTING and not await self._jobs.hold(job):
@@ -225,6 +243,16 @@ class Submitter:
 
         if await self._durably(calling, keep):
             log.info("generated_synchronously", provider=provider, fallback_from=completed.requested_provider)
+        else:
+            await self._waste_if_cancelled(job.asset_id, {"provider": provider.value, "storage_key": key})
+
+    async def _waste_if_cancelled(self, asset_id: UUID, entry: dict[str, str]) -> None:
+        """Paid work that came back after the user cancelled: never delivered, recorded as waste."""
+        job = await self._jobs.find(asset_id)
+        if job is None or not is_cancelled(job.state, job.failure_reason):
+            return
+        if await self._jobs.record_waste(asset_id, {**entry, "why": "after_cancel"}):
+            log.warning("paid_work_wasted_after_cancel", **entry)
 
     async def _after_error(self, job: Job, error: ProviderError) -> None:
         backoff = redelivery_delay(job.attempts + 1) * 5

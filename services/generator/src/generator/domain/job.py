@@ -7,6 +7,7 @@
     in_doubt ──image, grace over──▶ claimed on Gemini (a KIE task that appears later is waste)
     in_doubt ──Gemini call lost, first time──▶ submitting again (that call is waste)
     any open state ──deadline passed / definite failure──▶ failed
+    any open state ──the user cancelled──▶ failed (reason cancelled; see `cancel_from`)
 
 `claimed` means a worker holds the job and has provably sent nothing: a worker that dies there
 leaves a job that is simply sent later. `submitting` is committed before any paid request, so a
@@ -27,6 +28,7 @@ UNKNOWN_OUTCOME_MESSAGE = (
 GAVE_UP_MESSAGE = "The provider stayed unavailable, so the generation was stopped. It was not counted."
 TIMEOUT_MESSAGE = "The generation could not start before its deadline, so it was stopped. It was not counted."
 PROVIDER_FAILED_MESSAGE = "The provider failed to produce a result. It was not counted; please try again."
+CANCELLED_MESSAGE = "Cancelled by the user."
 
 
 class JobState(StrEnum):
@@ -46,6 +48,11 @@ ADOPTABLE = frozenset({JobState.SUBMITTING, JobState.IN_DOUBT, JobState.FAILED})
 CLAIMABLE = frozenset({JobState.WAITING, JobState.IN_DOUBT})
 # Where a worker starts a paid call from.
 STARTABLE = frozenset({JobState.CLAIMED, JobState.IN_DOUBT})
+# Cancelled with provably nothing sent: no paid request ever leaves for the job.
+CANCELLABLE_UNSENT = frozenset({JobState.WAITING, JobState.CLAIMED})
+# Cancelled while a paid request may be out: nothing more is sent (no fallback, no repeat), and
+# whatever that request produces is waste.
+CANCELLABLE_IN_FLIGHT = frozenset({JobState.SUBMITTING, JobState.IN_DOUBT})
 # Gemini is asked at most twice: a second time only when the first call's answer was lost.
 MAX_GEMINI_CALLS = 2
 
@@ -103,6 +110,27 @@ Step = Submit | Fail | WaitUntil | Retry | Doubt
 
 def is_kie(provider: Provider) -> bool:
     return PROVIDERS[provider].asynchronous
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """A cancel's move: to `failed` (reason cancelled); `in_flight` says whether paid work may exist."""
+
+    in_flight: bool
+
+
+def cancel_from(state: JobState) -> Cancel | None:
+    """What a user's cancel does to a job in `state` (None: nothing; a submitted job's task is
+    the poller's to stop, and a finished job has nothing left to stop)."""
+    if state in CANCELLABLE_UNSENT:
+        return Cancel(in_flight=False)
+    if state in CANCELLABLE_IN_FLIGHT:
+        return Cancel(in_flight=True)
+    return None
+
+
+def is_cancelled(state: JobState, failure_reason: str | None) -> bool:
+    return state is JobState.FAILED and failure_reason == FailureReason.CANCELLED.value
 
 
 def can_adopt(state: JobState, provider: Provider, task_id: str | None, failure_reason: str | None) -> bool:
