@@ -21,6 +21,7 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
     runtime.prune("tasks", by="finished_at", where="state = 'done'")
     # Callbacks whose task never came (a job that went to Gemini instead) are kept no longer than tasks.
     runtime.prune("early_callbacks", by="received_at")
+    runtime.prune("cancelled_assets", by="cancelled_at")  # likewise a cancel whose task never came
     tasks = Tasks(runtime)
     stats = ProviderStats()  # durations and callback arrivals seen by this replica
     tracker = Tracker(

@@ -1,8 +1,9 @@
-"""TaskStarted starts tracking; a provider callback makes the task due at once (the body is only a hint)."""
+"""TaskStarted starts tracking; a provider callback makes the task due at once (the body is only a
+hint); a cancel stops following the task."""
 
 from faststream.nats import NatsBroker
 
-from aistudio_contracts import ProviderCallbackReceived, TaskStarted
+from aistudio_contracts import GenerationCancelled, ProviderCallbackReceived, TaskStarted
 from aistudio_runtime import durable_subscriber, get_logger
 
 from .schedule import ProviderStats, first_check_delay
@@ -34,3 +35,8 @@ def register(broker: NatsBroker, tasks: Tasks, settings: PollerSettings, stats: 
             log.info("callback_check_now", asset_id=str(event.asset_id), task_id=event.task_id)
         else:
             log.info("callback_kept_or_late", asset_id=str(event.asset_id), task_id=event.task_id)
+
+    @durable_subscriber(broker, GenerationCancelled, "poller-generation-cancelled", batch_size=64)
+    async def on_cancelled(event: GenerationCancelled) -> None:
+        if await tasks.cancel(event.asset_id):
+            log.info("task_cancelled", asset_id=str(event.asset_id), task_id=event.task_id)

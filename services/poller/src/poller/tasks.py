@@ -17,6 +17,7 @@ from aistudio_runtime import Database, enqueue
 
 from .domain.task import (
     CALLBACK_ARRIVED,
+    CANCEL,
     CHECK_AGAIN,
     CLAIM,
     FINISHING,
@@ -86,10 +87,16 @@ class Tasks:
                 "DELETE FROM poller.early_callbacks WHERE asset_id = $1 RETURNING true", event.asset_id
             )
             delay = first_check_in(first_check, adopted=event.adopted, early_callback=bool(early))
+            # Cancelled before it was tracked: kept as done (cancelled), the paid task's record, never checked.
+            cancelled = await conn.fetchval(
+                "DELETE FROM poller.cancelled_assets WHERE asset_id = $1 RETURNING true", event.asset_id
+            )
             inserted = await conn.fetchval(
                 "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
-                " next_check_at, deadline_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8)"
+                " next_check_at, deadline_at, state, outcome, finished_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8,"
+                "  CASE WHEN $9 THEN 'done' ELSE 'pending' END, CASE WHEN $9 THEN $10 END,"
+                "  CASE WHEN $9 THEN clock_timestamp() END)"
                 " ON CONFLICT (asset_id) DO NOTHING RETURNING true",
                 event.asset_id,
                 event.user_id,
@@ -99,10 +106,33 @@ class Tasks:
                 event.task_id,
                 delay,
                 deadline_of(event, timeout_seconds),
+                bool(cancelled),
+                Outcome.CANCELLED.value,
             )
-        if inserted:
+        if inserted and not cancelled:
             await self.wake()
-        return bool(inserted)
+        return bool(inserted) and not cancelled
+
+    async def cancel(self, asset_id: UUID) -> bool:
+        """The user cancelled: stop following the task (done, cancelled; no event: the catalog has
+        settled the asset). A check running now finds it done and delivers nothing. A task not
+        tracked yet is remembered for `track`. True when a tracked task was stopped."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await _lock_asset(conn, asset_id)
+            stopped = await conn.fetchval(
+                "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
+                f" checking_until = NULL, lease_owner = NULL WHERE asset_id = $1 AND {_in(CANCEL)} RETURNING true",
+                asset_id,
+                Outcome.CANCELLED.value,
+            )
+            if not stopped:
+                await conn.execute(
+                    "INSERT INTO poller.cancelled_assets (asset_id)"
+                    " SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM poller.tasks WHERE asset_id = $1)"
+                    " ON CONFLICT (asset_id) DO NOTHING",
+                    asset_id,
+                )
+        return bool(stopped)
 
     async def callback_arrived(self, asset_id: UUID, task_id: str | None) -> bool:
         """A pending task becomes due now; one being checked is checked again right after. A

@@ -5,12 +5,17 @@
                                 │                  ├─complete──▶ done (completed)
                                 └──────────────────┼─fail──────▶ done (failed)
                                                    └─expire────▶ done (timed_out)
+    pending, checking ──cancel (the user)──▶ done (cancelled), emitting nothing
+    (TaskStarted after a cancel) ──track_cancelled──▶ done (cancelled)
 
 `checking` is `pending` under a live lease: one replica owns the check and renews the lease
 while it runs (a large download can take minutes), so no other replica starts a second one.
 A callback makes a pending task due now and a checking one due again as soon as its check
 ends (`recheck`); a callback that comes before the task is tracked is kept and applied by
-`track`. Every outcome leaves the task `done` exactly once, emitting its one event.
+`track`. Every outcome leaves the task `done` exactly once, emitting its one event — except a
+cancel: the catalog already settled the asset, and a check still running when the cancel lands
+finds the task done and delivers nothing. A task done as `cancelled` is the record of a paid
+task that delivered nothing (waste).
 
 The rules are plain functions of the task and the time: the tracker asks them what to do and
 the repository (tasks.py, the table's only writer) applies the transition they name.
@@ -50,6 +55,7 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,9 @@ CALLBACK_ARRIVED = Transition("callback_arrived", frozenset({Phase.PENDING, Phas
 COMPLETE = Transition("complete", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
 FAIL = Transition("fail", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
 EXPIRE = Transition("expire", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
+
+CANCEL = Transition("cancel", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
+TRACK_CANCELLED = Transition("track_cancelled", frozenset(), Phase.DONE)
 
 FINISHING: dict[Outcome, Transition] = {Outcome.COMPLETED: COMPLETE, Outcome.FAILED: FAIL, Outcome.TIMED_OUT: EXPIRE}
 

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS poller.cancelled_assets;
