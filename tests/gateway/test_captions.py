@@ -3,7 +3,6 @@ captioner, and the user's caption system prompt; over real NATS, Postgres and th
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,10 +140,9 @@ async def test_on_demand_captions_for_several_users_are_written_side_by_side(
         body = {"mediaId": asset["id"], "prompt": f"A windmill at dusk, asked by {user}"}
         return await api.client.post("/api/caption/generate-from-media", json=body, headers=api.auth(user))
 
-    started = time.monotonic()
     responses = await asyncio.gather(*(ask(user, asset) for user, asset in zip(users, assets, strict=True)))
     assert [response.status_code for response in responses] == [200, 200, 200]
-    assert time.monotonic() - started < 2.5  # not one after the other (3 s)
+    assert simulator.stats()["openaiMaxInFlight"] == 3  # answered side by side, not one after the other
 
 
 async def test_an_on_demand_caption_without_a_prompt_uses_the_assets_prompt(
@@ -226,12 +224,11 @@ async def test_an_on_demand_caption_the_captioner_is_too_slow_for_is_unavailable
     ):
         api = Api(base_url, client, settings)
         asset = await _finished(api, media_dir, "alice", "A snail racing a tortoise")
-        started = time.monotonic()
         response = await client.post(
             "/api/caption/generate-from-media", json={"mediaId": asset["id"]}, headers=api.auth("alice")
         )
+        # The client's own timeout would fail the test if the gateway waited for the slow captioner.
         assert response.status_code == 503 and response.json()["error"] == "Service temporarily unavailable"
-        assert time.monotonic() - started < 2.5
 
 
 @pytest.mark.parametrize(

@@ -95,9 +95,15 @@ async def chat_completions(request: Request) -> Response:
     name = fault.name if fault else None
     if name in _ERRORS:
         return openai_error(state, name or "")
-    await asyncio.sleep(
-        state.config.hang_seconds if name == "timeout" else state.config.scaled(state.config.openai_seconds)
-    )
+    counters = state.stats
+    counters.openai_in_flight += 1
+    counters.openai_max_in_flight = max(counters.openai_max_in_flight, counters.openai_in_flight)
+    try:
+        await asyncio.sleep(
+            state.config.hang_seconds if name == "timeout" else state.config.scaled(state.config.openai_seconds)
+        )
+    finally:
+        counters.openai_in_flight -= 1
     model = str(body.get("model") or "gpt-4o-mini")
     if name == "content_filter":
         return JSONResponse(_completion(model, None, "content_filter", user_text))

@@ -81,6 +81,9 @@ class Stats:
     callbacks_failed: int = 0
     gemini_requests: int = 0
     openai_requests: int = 0
+    # Chat completions being answered at once, and the most seen: tells concurrent callers from serial ones.
+    openai_in_flight: int = 0
+    openai_max_in_flight: int = 0
     files_served: int = 0
     # The code each submit was answered with (envelope code, "html", "timeout", ...).
     submit_outcomes: Counter[str] = field(default_factory=Counter)
