@@ -16,6 +16,7 @@ import pytest
 
 from aistudio_devstack import free_port
 from gateway.app import create_app as create_gateway
+from gateway.auth import mint_token
 from generator.app import create_app as create_generator
 from generator.settings import GeneratorSettings
 from poller.app import create_app as create_poller
@@ -25,7 +26,7 @@ from usage.settings import UsageSettings
 
 from ..gateway.conftest import gateway_settings
 from ..lifecycle.conftest import CALLBACK_KEY, System, lifecycle_simulator, provider_env, simulator  # noqa: F401
-from ..support.services import common_env, running, serving
+from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 
 WAIT_SECONDS = 30.0
 
@@ -46,6 +47,9 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: flo
 class Creative(System):
     start_generator: Callable[[], contextlib.AbstractAsyncContextManager[Any]] = contextlib.nullcontext
     db: asyncpg.Pool | None = None
+
+    def auth_admin(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(TEST_JWT_SECRET, user, role='admin')}"}
 
     async def usage(self, user: str) -> dict[str, Any]:
         return (await self.api.get("/api/usage", headers=self.auth(user))).json()  # type: ignore[no-any-return]

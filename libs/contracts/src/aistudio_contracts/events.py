@@ -41,6 +41,9 @@ class GenerationRequested(Event):
     # The job's one deadline, stamped by the gateway at acceptance; every service uses it. Absent
     # only in events from before it existed: see `deadline_of`.
     deadline_at: AwareDatetime | None = None
+    # The user's plan when the request was accepted (from the quota reservation's reply): the
+    # generator picks the provider's model by it. Absent in older events: the free plan's model.
+    plan: Plan | None = None
 
 
 class TaskStarted(Event):
@@ -59,6 +62,8 @@ class TaskStarted(Event):
     deadline_at: AwareDatetime | None = None
     # True when the task was recovered from the provider's callback after its submitter crashed.
     adopted: bool = False
+    # The provider's model the task was asked of (e.g. veo3_fast or veo3), when the provider has several.
+    model: str | None = None
 
 
 class GenerationCompleted(Event):

@@ -28,6 +28,7 @@ from aistudio_contracts import (
     GenerationRequested,
     GenerationSettled,
     MediaType,
+    Plan,
     Provider,
     ProviderCallbackReceived,
     TaskStarted,
@@ -117,8 +118,10 @@ class Catalog:
         spec: GenerationSpec,
         idempotency_key: str | None,
         deadline_at: datetime,
+        plan: Plan | None = None,
     ) -> asyncpg.Record | None:
-        """Store the asset and its GenerationRequested in one transaction; None if the key was taken meanwhile."""
+        """Store the asset and its GenerationRequested in one transaction; None if the key was taken meanwhile.
+        `plan` (from the quota reservation's reply) is stamped on the request: the model follows it."""
         event = GenerationRequested(
             correlation_id=asset_id,
             asset_id=asset_id,
@@ -129,6 +132,7 @@ class Catalog:
             aspect_ratio=spec.aspect_ratio,
             reference_image_url=spec.reference_image_url,
             deadline_at=deadline_at,
+            plan=plan,
         )
         # The hot path of every accepted request, so one statement (atomic on its own): the asset,
         # its event in the outbox, the change for live views, and the two wake-ups.

@@ -14,6 +14,11 @@ class GeneratorSettings(ServiceSettings, KieCallbackSettings, ProviderSettings):
     kie_submit_margin_seconds: float = Field(default=1.0, ge=0)
     # Each attempt must hold a rate-limit slot, so the generator schedules retries itself: one try per call.
     kie_retry_attempts: int = Field(default=1, ge=1)
+    # The model each plan gets (cost by tier): KIE_VEO_MODEL_FREE, KIE_VEO_MODEL_PRO, KIE_FLUX_MODEL_*.
+    kie_veo_model_free: str = "veo3_fast"
+    kie_veo_model_pro: str = "veo3"
+    kie_flux_model_free: str = "flux-kontext-pro"
+    kie_flux_model_pro: str = "flux-kontext-max"
     reference_image_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # An image whose KIE submission is in doubt waits this long for KIE's callback, then goes to Gemini.
     in_flight_grace_seconds: float = Field(default=120.0, gt=0)

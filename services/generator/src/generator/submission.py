@@ -55,6 +55,7 @@ from .domain.job import (
     is_kie,
     next_step,
 )
+from .domain.models import ModelsByPlan
 from .jobs import Job, Jobs
 from .ratelimit import SubmitRateLimiter
 from .settings import GeneratorSettings
@@ -94,6 +95,12 @@ class Submitter:
         self._media = media
         self._http = http
         self._clock = clock
+        self.models = ModelsByPlan(
+            veo_free=settings.kie_veo_model_free,
+            veo_pro=settings.kie_veo_model_pro,
+            flux_free=settings.kie_flux_model_free,
+            flux_pro=settings.kie_flux_model_pro,
+        )
         self.policy = Policy(
             in_doubt_grace=timedelta(seconds=settings.in_flight_grace_seconds),
             callbacks_enabled=settings.kie_callbacks_enabled,
@@ -154,7 +161,13 @@ class Submitter:
             try:
                 task_id = await self._kie().submit(
                     job.provider,
-                    KieSubmit(request.prompt, request.aspect_ratio, request.reference_image_url, callback),
+                    KieSubmit(
+                        request.prompt,
+                        request.aspect_ratio,
+                        request.reference_image_url,
+                        callback,
+                        model=self.models.model_for(job.provider, request.plan),
+                    ),
                 )
             except ProviderError as error:
                 if 429 in (error.http_status, error.provider_code):
@@ -317,6 +330,7 @@ class Submitter:
             callback_url=self._callback_url(job.asset_id) if self._settings.kie_callbacks_enabled else None,
             deadline_at=job.deadline_at,
             adopted=adopted,
+            model=self.models.model_for(job.provider, request.plan),
         )
 
     def _callback_url(self, asset_id: UUID) -> str:

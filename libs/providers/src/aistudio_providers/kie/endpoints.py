@@ -40,7 +40,7 @@ def submit_body(provider: Provider, request: KieSubmit) -> dict[str, Any]:
     body: dict[str, Any]
     if provider is Provider.KIE_VEO3:
         # One image animates it; KIE infers the generation type from the image count.
-        body = {"prompt": request.prompt, "model": VEO3_MODEL, "aspectRatio": request.aspect_ratio}
+        body = {"prompt": request.prompt, "model": request.model or VEO3_MODEL, "aspectRatio": request.aspect_ratio}
         if request.reference_image_url:
             body["imageUrls"] = [request.reference_image_url]
     elif provider is Provider.KIE_4O_IMAGE:
@@ -50,7 +50,7 @@ def submit_body(provider: Provider, request: KieSubmit) -> dict[str, Any]:
     elif provider is Provider.KIE_FLUX_KONTEXT:
         body = {
             "prompt": request.prompt,
-            "model": FLUX_MODEL,
+            "model": request.model or FLUX_MODEL,
             "aspectRatio": request.aspect_ratio,
             "outputFormat": FLUX_OUTPUT_FORMAT,
         }

@@ -15,6 +15,8 @@ class KieSubmit:
     reference_image_url: str | None = None
     # Built with `callbacks.callback_url`; KIE POSTs the outcome there (a hint, never the verdict).
     callback_url: str | None = None
+    # The model to ask for (Veo3 and Flux offer several; 4o Image has one): None means our default.
+    model: str | None = None
 
 
 class TaskState(StrEnum):

@@ -94,7 +94,7 @@ async def generate_media(
     if not reservation.granted:
         raise _limit_reached(reservation.usage.limit)
     try:
-        row = await gateway.catalog.create(asset_id, user.user_id, spec, key, deadline_at)
+        row = await gateway.catalog.create(asset_id, user.user_id, spec, key, deadline_at, reservation.usage.plan)
     except BaseException:
         # The asset was not stored: give the unit back now (the usage sweeper would, later).
         with contextlib.suppress(Exception):
