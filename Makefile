@@ -10,9 +10,9 @@ export RUN_DIR
 
 # Every member of the monorepo, installed editable into one virtualenv for development.
 MEMBERS := libs/contracts libs/runtime libs/devstack libs/providers \
-	services/gateway services/generator services/poller services/usage services/captioner \
+	services/gateway services/generator services/poller services/usage services/captioner services/publisher \
 	tools/provider_simulator
-SERVICES := gateway generator poller usage captioner
+SERVICES := gateway generator poller usage captioner publisher
 PYPROJECTS := $(foreach m,$(MEMBERS),$(wildcard $(m)/pyproject.toml))
 
 .PHONY: help install browser-deps run test test-fast chaos lint migrate migrate-down asyncapi schemas bench requirements clean

@@ -22,7 +22,7 @@ from aistudio_contracts.subjects import EVENTS_STREAM
 from aistudio_devstack import EmbeddedNats, EmbeddedPostgres
 from aistudio_runtime.migrations import upgrade
 
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
 TEMPLATE_DB = "aistudio_test_template"
 
 

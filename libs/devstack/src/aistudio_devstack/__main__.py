@@ -18,8 +18,8 @@ from aistudio_runtime.migrations import downgrade, upgrade
 from .embedded import EmbeddedNats, EmbeddedPostgres, wait_for_port
 from .settings import DevstackSettings
 
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
-PROVIDER_KEYS = ("KIE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
+PROVIDER_KEYS = ("KIE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "LATE_API_KEY")
 # Our own signing keys: generated per checkout under RUN_DIR when unset, so `make run` needs no setup.
 GENERATED_SECRETS = {
     "MEDIA_SIGNING_KEY": "media-signing-key",
@@ -115,6 +115,11 @@ def _simulated_providers(env: dict[str, str], run_dir: Path) -> subprocess.Popen
             env["KIE_BASE_URL"] = base
         elif key == "GEMINI_API_KEY":
             env["GEMINI_BASE_URL"] = base
+        elif key == "LATE_API_KEY":
+            # Simulated accounts; the simulator signs its webhooks with the secret the publisher registers.
+            env["LATE_BASE_URL"] = f"{base}/late/api/v1"
+            if _unset(env, "LATE_WEBHOOK_SECRET"):
+                env["LATE_WEBHOOK_SECRET"] = _dev_secret(run_dir, "late-webhook-secret")
         else:
             env["OPENAI_BASE_URL"] = f"{base}/v1"
     print(f"  provider simulator at {base} for: {', '.join(missing)} (set the keys to use the real providers)")

@@ -27,7 +27,7 @@ class LateSettings(BaseSettings):
 
     @field_validator("late_api_key", "late_webhook_secret", mode="before")
     @classmethod
-    def _blank_means_unset(cls, value: object) -> object:
+    def _blank_late_key_means_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value

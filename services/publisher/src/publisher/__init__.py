@@ -1,0 +1,1 @@
+"""The publisher: posts ready media to social networks through Late."""
