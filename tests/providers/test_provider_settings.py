@@ -4,13 +4,19 @@ import pytest
 
 from aistudio_contracts import FailureReason
 from aistudio_providers import ErrorKind, KieClient, ProviderError, ProviderSettings
+from aistudio_runtime import ServiceSettings
+
+
+class _ServiceWithProviders(ServiceSettings, ProviderSettings):
+    pass
 
 
 def test_settings_read_keys_as_secrets_and_keep_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIE_API_KEY", "kie-secret")
     monkeypatch.setenv("GEMINI_API_KEY", "")
 
-    settings = ProviderSettings(_env_file=None)
+    # Provider settings are always read as part of a service's settings, whose base says blank means unset.
+    settings = _ServiceWithProviders(_env_file=None, environment="development")
 
     assert settings.kie_api_key is not None and settings.kie_api_key.get_secret_value() == "kie-secret"
     assert "kie-secret" not in repr(settings)

@@ -1,7 +1,8 @@
 """Recognising network failures whichever HTTP stack raised them.
 
 The google-genai and openai SDKs ride on `httpx2`, a fork of httpx under another import name,
-so its exceptions are not httpx's. We match both families by their shared class names.
+so its exceptions are not httpx's; google-genai rides on aiohttp instead whenever aiohttp is
+installed (aiobotocore brings it). We match every family by its class names.
 """
 
 import asyncio
@@ -9,7 +10,11 @@ import asyncio
 import httpx
 
 # Requests that never reached the server: nothing can have been started or billed.
-_NEVER_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "ProxyError"})
+_NEVER_SENT = frozenset(
+    {"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "ProxyError", "ClientConnectorError"}
+)
+# aiohttp's connection failures (a connection that broke after sending is among them).
+_AIOHTTP_TRANSPORT = frozenset({"ClientConnectionError", "ServerTimeoutError"})
 
 
 def _names(exc: BaseException) -> set[str]:
@@ -17,8 +22,11 @@ def _names(exc: BaseException) -> set[str]:
 
 
 def is_transport_error(exc: BaseException) -> bool:
-    return isinstance(exc, httpx.TransportError | ConnectionError | asyncio.TimeoutError) or "TransportError" in _names(
-        exc
+    names = _names(exc)
+    return (
+        isinstance(exc, httpx.TransportError | ConnectionError | asyncio.TimeoutError)
+        or "TransportError" in names
+        or bool(_AIOHTTP_TRANSPORT & names)
     )
 
 
