@@ -3,7 +3,9 @@
 Each service owns one Postgres schema, named after its package, and keeps its migrations in
 `<package>/migrations/NNNN_name.up.sql` (and `.down.sql`). Before them, the runtime's own
 migrations (outbox, processed events) are applied inside the same schema. Applied versions are
-recorded in `<schema>.schema_migrations`; an advisory lock lets replicas start together.
+recorded in `<schema>.schema_migrations`; an advisory lock lets replicas start together. That
+lock is a session lock, so `conn` must be a session of its own on Postgres, never a connection
+through pgbouncer in transaction mode: the runtime and this command use DATABASE_DIRECT_URL when set.
 """
 
 import argparse
@@ -125,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("packages", nargs="+", help="service packages, e.g. gateway usage")
     parser.add_argument("--steps", type=int, default=None, help="with down: how many to undo")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    # Past any pgbouncer: the advisory lock must stay on the session that takes it.
+    default_url = os.environ.get("DATABASE_DIRECT_URL") or os.environ.get("DATABASE_URL")
+    parser.add_argument("--database-url", default=default_url)
     args = parser.parse_args(argv)
     if not args.database_url:
         sys.exit("DATABASE_URL is not set")

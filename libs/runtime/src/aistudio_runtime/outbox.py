@@ -4,7 +4,9 @@
 JetStream with `Nats-Msg-Id` = event id, waits for the PubAck, then marks them published.
 A crash between the PubAck and the mark republishes the event; the stream's duplicate
 window and the idempotent consumers make that harmless. Replicas share the work through
-`FOR UPDATE SKIP LOCKED`; a NOTIFY wakes the relay as soon as a transaction commits.
+`FOR UPDATE SKIP LOCKED`; a NOTIFY wakes the relay as soon as a transaction commits (the NOTIFY
+is sent inside that transaction, so it works through pgbouncer in transaction mode; the LISTEN
+is the database's, on a session connection of its own).
 """
 
 import asyncio
@@ -15,6 +17,7 @@ import asyncpg
 
 from aistudio_contracts import Event
 
+from .db import Database, Listener, listen
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -44,11 +47,13 @@ class OutboxRelay:
         schema: str,
         publish: Publish,
         *,
+        db: Database | None = None,
         batch_size: int = 100,
         idle_poll_seconds: float = 1.0,
         keep_published_hours: float = 24.0,
     ) -> None:
         self._pool = pool
+        self._db = db
         self._schema = schema
         self._publish = publish
         self._batch_size = batch_size
@@ -56,11 +61,14 @@ class OutboxRelay:
         self._keep_published_hours = keep_published_hours
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Listener | None = None
         self._stopping = False
-        self._on_notify = lambda *_: self._wakeup.set()
+
+    def _on_notify(self, _payload: str | None) -> None:
+        self._wakeup.set()
 
     async def start(self) -> None:
+        self._listener = await listen(self._db or _PoolOnly(self._pool), channel_for(self._schema), self._on_notify)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
 
     async def stop(self) -> None:
@@ -69,7 +77,8 @@ class OutboxRelay:
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, timeout=10)
-        await self._close_listener()
+        if self._listener is not None:
+            await self._listener.close()
 
     async def drain_once(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -96,7 +105,6 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
-                await self._ensure_listener()
                 self._wakeup.clear()
                 published = await self.drain_once()
                 failures = 0
@@ -113,27 +121,17 @@ class OutboxRelay:
                 failures += 1
                 delay = min(0.2 * 2**failures, 10.0)
                 log.warning("outbox_relay_retry", schema=self._schema, error=repr(exc), delay=delay)
-                await self._close_listener()
                 await asyncio.sleep(delay)
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        conn: asyncpg.Connection = await self._pool.acquire()
-        await conn.add_listener(channel_for(self._schema), self._on_notify)
-        self._listener = conn
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is None:
-            return
-        with contextlib.suppress(Exception):
-            await conn.remove_listener(channel_for(self._schema), self._on_notify)
-        with contextlib.suppress(Exception):
-            await self._pool.release(conn)
 
     async def _delete_old(self) -> None:
         await self._pool.execute(
             f"DELETE FROM {self._schema}.outbox WHERE published_at < now() - make_interval(hours => $1)",
             self._keep_published_hours,
         )
+
+
+class _PoolOnly:
+    """A relay given only a pool listens over one of its connections."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool

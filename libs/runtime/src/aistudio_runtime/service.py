@@ -16,8 +16,8 @@ from faststream.nats import NatsBroker
 
 from aistudio_contracts import Event
 
-from . import outbox
-from .db import create_pool
+from . import metrics, outbox
+from .db import Listener, OnNotify, connect_session, create_pool
 from .health import CHECK_TIMEOUT_SECONDS, HealthServer
 from .logging import get_logger
 from .messaging import ensure_stream, publish_event
@@ -61,8 +61,13 @@ class Managed(Generic[C]):
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, schema: str, broker: NatsBroker) -> None:
+    def __init__(
+        self, settings: ServiceSettings, schema: str, broker: NatsBroker, *, acquire_timeout: float | None = None
+    ) -> None:
+        """`acquire_timeout`: how long any acquire from the pool may wait (the gateway's requests answer
+        503 after it); None for workers, whose handlers may wait their turn."""
         self.settings = settings
+        self._acquire_timeout = acquire_timeout
         self.schema = schema
         self.broker = broker
         self._pool: asyncpg.Pool | None = None
@@ -71,6 +76,8 @@ class ServiceRuntime:
         self._retention: list[Retention] = [INBOX]
         self._pruner: Pruner | None = None
         self._health: HealthServer | None = None
+        self._stop_metrics: Callable[[], None] | None = None
+        self._listeners: list[Listener] = []
 
     def managed(self, factory: Callable[[], C]) -> Managed[C]:
         client = Managed(factory)
@@ -93,6 +100,27 @@ class ServiceRuntime:
         if self._pool is None:
             raise RuntimeError("the service has not started")
         return self._pool
+
+    async def connect_session(self) -> asyncpg.Connection:
+        """A session of its own on Postgres (DATABASE_DIRECT_URL when set, past any pgbouncer):
+        for LISTEN and session advisory locks, which transaction pooling would break. Close it."""
+        if self.settings.database_direct_url:
+            return await connect_session(self.settings.database_direct_url)
+        return await connect_session(
+            self.settings.database_url, statement_cache_size=self.settings.db_statement_cache_size
+        )
+
+    async def listen(self, channel: str, on_notify: OnNotify) -> Listener:
+        """A started LISTEN on `channel` over a session connection, reopened whenever it is lost.
+        `on_notify` gets each payload, and None after every (re)connect. Closed at shutdown at the latest."""
+
+        async def close(conn: asyncpg.Connection) -> None:
+            await conn.close(timeout=CHECK_TIMEOUT_SECONDS)
+
+        listener = Listener(channel, on_notify, connect=self.connect_session, release=close)
+        self._listeners.append(listener)
+        await listener.start()
+        return listener
 
     async def enqueue(self, conn: asyncpg.Connection, *events: Event) -> None:
         await outbox.enqueue(conn, self.schema, *events)
@@ -123,16 +151,21 @@ class ServiceRuntime:
             # First, so that liveness answers while the pool and the broker connect.
             self._health = HealthServer(self.settings.health_host, self.settings.health_port, self.readiness)
             await self._health.start()
+        if self.settings.db_statement_cache_size == 0 and not self.settings.database_direct_url:
+            # The cache is off for a transaction pooler; LISTEN and the migrations' lock would go through it.
+            log.warning(
+                "database_direct_url_unset",
+                hint="through pgbouncer in transaction mode, set DATABASE_DIRECT_URL for LISTEN and migrations",
+            )
         self._pool = await create_pool(
             self.settings.database_url,
             min_size=self.settings.db_pool_min,
             max_size=self.settings.db_pool_max,
+            acquire_timeout=self._acquire_timeout,
+            statement_cache_size=self.settings.db_statement_cache_size,
         )
         if self.settings.migrate_on_start:
-            async with self._pool.acquire() as conn:
-                applied = await upgrade(conn, self.schema)
-            if applied:
-                log.info("migrations_applied", versions=applied)
+            await self._migrate()
         self._pruner = Pruner(
             self._pool,
             self.schema,
@@ -145,21 +178,37 @@ class ServiceRuntime:
         await ensure_stream(js, self.settings.events_stream)
         await ensure_stream(js, self.settings.dead_letter_stream)
 
+    async def _migrate(self) -> None:
+        # On a session of its own: replicas starting together wait on a session advisory lock.
+        conn = await self.connect_session()
+        try:
+            applied = await upgrade(conn, self.schema)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("migrations_applied", versions=applied)
+
     async def after_startup(self) -> None:
-        self._relay = OutboxRelay(self.pool, self.schema, self.publish)
+        self._relay = OutboxRelay(self.pool, self.schema, self.publish, db=self)
         await self._relay.start()
         await self.pruner.start()
+        self._stop_metrics = metrics.on_scrape(metrics.RuntimeGauges(self.pool, self.schema, self.broker).refresh)
         log.info("service_started", schema=self.schema)
 
     async def on_shutdown(self) -> None:
         if self._health:
             self._health.drain()  # not ready from now on: no new work is routed here
+        if self._stop_metrics:
+            self._stop_metrics()
         if self._pruner:
             await self._pruner.stop()
         if self._relay:
             await self._relay.stop()
 
     async def after_shutdown(self) -> None:
+        for listener in self._listeners:
+            await listener.close()
+        self._listeners.clear()
         if self._pool:
             await self._pool.close()
         if self._health:

@@ -59,6 +59,14 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
+    # A session connection to Postgres itself (not a pooler) for LISTEN and the migrations' session
+    # lock; unset, DATABASE_URL serves them. Set it when DATABASE_URL is pgbouncer in transaction mode.
+    database_direct_url: str | None = None
+    # asyncpg's prepared statements per pooled connection; 0 through pgbouncer in transaction mode,
+    # where a statement prepared on one server connection is unknown on the next.
+    db_statement_cache_size: int = Field(default=100, ge=0)
+    # How many replicas of this service run (manifests set it); with more than one, local media warns.
+    replicas_hint: int = Field(default=1, ge=1)
     # On SIGTERM, running handlers get this long to finish before the process exits.
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     # How long an unacknowledged message waits before JetStream redelivers it.
@@ -94,6 +102,9 @@ class ServiceSettings(BaseSettings):
     s3_bucket: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+    # With temporary keys (an assumed role, SSO). Without S3 keys at all, botocore's credential chain
+    # applies: AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (Kubernetes), a profile, or instance metadata.
+    s3_session_token: SecretStr | None = None
     # Objects are kept as `<prefix>/<year>/<month>/<asset id>.<ext>`.
     s3_prefix: str = ""
     # `path` (endpoint/bucket/key) works everywhere; `virtual` is bucket.endpoint/key.
@@ -187,13 +198,13 @@ class ServiceSettings(BaseSettings):
         return self
 
     def missing_s3_settings(self) -> list[str]:
+        """What MEDIA_STORE=s3 still needs: the bucket, and both keys or neither (the credential chain)."""
         secret = self.s3_secret_access_key.get_secret_value() if self.s3_secret_access_key else ""
-        present = {
-            "S3_BUCKET": self.s3_bucket,
-            "S3_ACCESS_KEY_ID": self.s3_access_key_id,
-            "S3_SECRET_ACCESS_KEY": secret,
-        }
-        return [name for name, value in present.items() if not (value or "").strip()]
+        keys = {"S3_ACCESS_KEY_ID": self.s3_access_key_id or "", "S3_SECRET_ACCESS_KEY": secret}
+        missing = [] if (self.s3_bucket or "").strip() else ["S3_BUCKET"]
+        if any(value.strip() for value in keys.values()):
+            missing += [name for name, value in keys.items() if not value.strip()]
+        return missing
 
     @model_validator(mode="after")
     def _s3_store_needs_its_bucket_and_keys(self) -> Self:
