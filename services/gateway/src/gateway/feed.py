@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from aistudio_runtime import Database, get_logger
+from aistudio_runtime.db import Listener, listen
 
 from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL
 
@@ -43,25 +44,25 @@ class ChangeFeed:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._listeners: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._connection: asyncpg.Connection | None = None
+        self._listener: Listener | None = None
 
     async def start(self) -> None:
-        self._connection = await self._db.pool.acquire()
-        await self._connection.add_listener(CHANGES_CHANNEL, self._on_notify)
+        self._listener = await listen(self._db, CHANGES_CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
         for events in self._listeners.values():
             for event in events:
                 event.set()
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.remove_listener(CHANGES_CHANNEL, self._on_notify)
-                await self._db.pool.release(self._connection)
-            self._connection = None
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        _, _, user_id = payload.partition(":")
-        for event in self._listeners.get(user_id, ()):
+    def _on_notify(self, payload: str | None) -> None:
+        if payload is None:  # (re)connected: a change may have gone unheard, so every stream looks
+            woken = [event for events in self._listeners.values() for event in events]
+        else:
+            woken = list(self._listeners.get(payload.partition(":")[2], ()))
+        for event in woken:
             event.set()
 
     @contextlib.contextmanager

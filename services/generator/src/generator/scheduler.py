@@ -8,10 +8,10 @@ waiting, what it may have sent becomes in doubt (see domain/job.py).
 import asyncio
 import contextlib
 
-import asyncpg
 import structlog
 
 from aistudio_runtime import Database, get_logger
+from aistudio_runtime.db import Listener, listen
 
 from .jobs import WAKEUP_CHANNEL, Job, Jobs
 from .ratelimit import SubmitRateLimiter
@@ -34,10 +34,11 @@ class JobScheduler:
         self._wakeup = asyncio.Event()
         self._running: dict[asyncio.Task[None], Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Listener | None = None
         self._stopping = False
 
     async def start(self) -> None:
+        self._listener = await listen(self._db, WAKEUP_CHANNEL, self._on_notify)
         self._tasks = [
             asyncio.create_task(self._run(), name="generator-scheduler"),
             asyncio.create_task(self._keep_leases(), name="generator-leases"),
@@ -54,7 +55,8 @@ class JobScheduler:
         self._tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._tasks[1]
-        await self._close_listener()
+        if self._listener is not None:
+            await self._listener.close()
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
@@ -62,7 +64,6 @@ class JobScheduler:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await self._ensure_listener()
                 self._wakeup.clear()
                 free = self._settings.submit_concurrency - len(self._running)
                 due: list[Job] = []
@@ -84,7 +85,6 @@ class JobScheduler:
                 raise
             except Exception as exc:  # the database is away: try again shortly
                 log.warning("scheduler_loop_error", error=repr(exc))
-                await self._close_listener()
                 await asyncio.sleep(1.0)
 
     async def _work(self, job: Job) -> None:
@@ -107,19 +107,3 @@ class JobScheduler:
                     self._wakeup.set()
             except Exception as exc:
                 log.warning("lease_renewal_failed", error=repr(exc))
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        conn: asyncpg.Connection = await self._db.pool.acquire()
-        await conn.add_listener(WAKEUP_CHANNEL, self._on_notify)
-        self._listener = conn
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is None:
-            return
-        with contextlib.suppress(Exception):
-            await conn.remove_listener(WAKEUP_CHANNEL, self._on_notify)
-        with contextlib.suppress(Exception):
-            await self._db.pool.release(conn)

@@ -19,6 +19,7 @@ from aistudio_contracts import MediaType, StoredMedia
 from aistudio_providers import KieClient, MediaError, ProviderError
 from aistudio_providers.media import download_media_file
 from aistudio_runtime import Database, get_logger
+from aistudio_runtime.db import Listener, listen
 from aistudio_runtime.mediastore import MediaStore, media_key
 
 from .domain import task as rules
@@ -59,12 +60,11 @@ class Tracker:
         self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
         self._running: dict[UUID, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Listener | None = None
         self._stopping = False
 
     async def start(self) -> None:
-        self._listener = await self._db.pool.acquire()
-        await self._listener.add_listener(WAKEUP_CHANNEL, self._on_notify)
+        self._listener = await listen(self._db, WAKEUP_CHANNEL, self._on_notify)
         self._loop_task = asyncio.create_task(self._run(), name="poller-tracker")
 
     async def stop(self) -> None:
@@ -76,9 +76,7 @@ class Tracker:
         if self._running:
             await asyncio.wait(self._running.values(), timeout=self._settings.shutdown_grace_seconds)
         if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(WAKEUP_CHANNEL, self._on_notify)
-                await self._db.pool.release(self._listener)
+            await self._listener.close()
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
