@@ -1,4 +1,4 @@
-"""A real S3-compatible server for the media store: moto's, in a thread, checking every signature."""
+"""A real S3-compatible server for the media store: moto's (S3, IAM, STS), in a thread, checking every signature."""
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +13,11 @@ from aistudio_devstack import free_port
 from aistudio_runtime.mediastore import S3MediaStore
 from aistudio_runtime.s3 import S3Client
 
-_ALLOW_S3 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+# The bucket, and what the credential tests need: temporary keys, and a role to assume by web identity.
+_ACTIONS = ["s3:*", "sts:AssumeRole", "iam:CreateRole", "iam:PutRolePolicy"]
+_ALLOW_S3 = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": _ACTIONS, "Resource": "*"}]}
+)
 
 
 @dataclass(frozen=True)

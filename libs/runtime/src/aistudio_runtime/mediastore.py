@@ -5,7 +5,9 @@ rename), so a reader never sees half a file and a repeated put of the same key i
 `put_file` takes media already on local disk (a streamed download), so large files are copied
 or uploaded from the file and never held in memory.
 The S3 store keeps them in a bucket of any S3-compatible server, under an optional prefix;
-`create_media_store` picks one by configuration (MEDIA_STORE).
+`create_media_store` picks one by configuration (MEDIA_STORE). Local media lives on one host:
+every replica that stores or serves media must see the same directory, which a cluster does not
+give, so a replicated or clustered configuration with MEDIA_STORE=local warns at start-up.
 """
 
 import asyncio
@@ -16,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from .logging import get_logger
 from .s3 import ObjectInfo, ObjectStream, S3Client
 from .settings import ServiceSettings
 
 _COPY_CHUNK = 1024 * 1024
+log = get_logger(__name__)
 
 
 class MediaStore(Protocol):
@@ -129,18 +133,45 @@ class S3MediaStore:
         await self.client.aclose()
 
 
+def local_media_warning(settings: ServiceSettings) -> str | None:
+    """Why MEDIA_STORE=local will not hold here, or None: several replicas or a NATS cluster."""
+    if settings.media_store != "local":
+        return None
+    reasons = []
+    if settings.replicas_hint > 1:
+        reasons.append(f"REPLICAS_HINT={settings.replicas_hint}")
+    if settings.stream_replicas > 1:
+        reasons.append(f"STREAM_REPLICAS={settings.stream_replicas}")
+    if len(settings.nats_servers) > 1:
+        reasons.append(f"NATS_URL names {len(settings.nats_servers)} servers")
+    if not reasons:
+        return None
+    return (
+        f"MEDIA_STORE=local keeps media on this host only, but this looks like a cluster ({', '.join(reasons)}):"
+        " a replica elsewhere cannot serve or caption what another stored. Use MEDIA_STORE=s3"
+        " (see docs/operations.md), or one volume every replica mounts."
+    )
+
+
 def create_media_store(settings: ServiceSettings, local_dir: str | Path) -> MediaStore:
     """The store MEDIA_STORE names: `local_dir` (the service's MEDIA_DIR), or the S3 bucket."""
     if settings.media_store == "local":
+        warning = local_media_warning(settings)
+        if warning:
+            log.warning("media_on_one_host_only", detail=warning)
         return LocalMediaStore(local_dir)
-    bucket, access_key_id, secret = settings.s3_bucket, settings.s3_access_key_id, settings.s3_secret_access_key
-    if not (bucket and access_key_id and secret) or settings.missing_s3_settings():
-        raise ValueError(f"MEDIA_STORE=s3 needs {', '.join(settings.missing_s3_settings())}")
+    missing = settings.missing_s3_settings()
+    if missing or not settings.s3_bucket:
+        raise ValueError(f"MEDIA_STORE=s3 needs {', '.join(missing or ['S3_BUCKET'])}")
+    secret, token = settings.s3_secret_access_key, settings.s3_session_token
     client = S3Client(
-        endpoint_url=settings.s3_endpoint_url or f"https://s3.{settings.s3_region}.amazonaws.com",
-        bucket=bucket,
-        access_key_id=access_key_id,
-        secret_access_key=secret.get_secret_value(),
+        # Unset: botocore's endpoint for the region (AWS).
+        endpoint_url=settings.s3_endpoint_url,
+        bucket=settings.s3_bucket,
+        # Unset keys: botocore's chain (a web identity role on Kubernetes, a profile, instance metadata).
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        session_token=token.get_secret_value() if token else None,
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
     )
