@@ -12,6 +12,7 @@ from openai import AsyncOpenAI
 from aistudio_contracts import FailureReason, MediaType
 
 from .errors import ErrorKind, ProviderError, user_message
+from .metrics import observed_call
 from .settings import ProviderSettings
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -78,10 +79,11 @@ class CaptionWriter:
                 ],
             },
         ]
-        try:
-            completion = await self._client.chat.completions.create(model=self.model, messages=messages)  # type: ignore[arg-type]
-        except openai.APIError as exc:
-            raise classify_openai_error(exc) from exc
+        async with observed_call("openai", "chat.completions"):
+            try:
+                completion = await self._client.chat.completions.create(model=self.model, messages=messages)  # type: ignore[arg-type]
+            except openai.APIError as exc:
+                raise classify_openai_error(exc) from exc
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "").strip() if choice else ""
         if choice is not None and choice.finish_reason == "content_filter":

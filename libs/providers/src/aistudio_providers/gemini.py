@@ -18,6 +18,7 @@ from aistudio_contracts import FailureReason
 
 from ._transport import is_timeout, is_transport_error, never_sent
 from .errors import ErrorKind, ProviderError, user_message
+from .metrics import observed_call
 from .settings import ProviderSettings
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -91,17 +92,18 @@ class GeminiImageClient:
             response_modalities=["IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=aspect_ratio),
         )
-        try:
-            response = await self._client.aio.models.generate_content(
-                model=self.model, contents=types.Content(role="user", parts=parts), config=config
-            )
-        except genai_errors.APIError as exc:
-            raise classify_gemini_error(exc) from exc
-        except Exception as exc:
-            if is_transport_error(exc):
-                raise classify_gemini_transport_error(exc) from exc
-            raise
-        return image_from_response(response)
+        async with observed_call("gemini", "generate_content"):
+            try:
+                response = await self._client.aio.models.generate_content(
+                    model=self.model, contents=types.Content(role="user", parts=parts), config=config
+                )
+            except genai_errors.APIError as exc:
+                raise classify_gemini_error(exc) from exc
+            except Exception as exc:
+                if is_transport_error(exc):
+                    raise classify_gemini_transport_error(exc) from exc
+                raise
+            return image_from_response(response)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()

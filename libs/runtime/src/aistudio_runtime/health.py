@@ -1,4 +1,4 @@
-"""`/healthz` and `/readyz` for a worker, on HEALTH_PORT, for Kubernetes probes and compose healthchecks.
+"""`/healthz`, `/readyz` and `/metrics` for a worker, on HEALTH_PORT, for Kubernetes probes and compose healthchecks.
 
 Workers have no HTTP server of their own, so this is a tiny ASGI app of two routes served by
 uvicorn inside the worker's event loop. Liveness says only that the loop answers (a stuck broker
@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from . import metrics
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -46,6 +47,8 @@ class HealthApp:
             checks = await self._run_checks()
             ready = all(checks.values())
             await _answer(send, 200 if ready else 503, {"status": "ready" if ready else "not_ready", "checks": checks})
+        elif path == "/metrics":
+            await _send(send, 200, await metrics.render(), metrics.CONTENT_TYPE.encode())
         else:
             await _answer(send, 404, {"detail": "not found"})
 
@@ -59,8 +62,11 @@ class HealthApp:
 
 
 async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await _send(send, status, json.dumps(body).encode(), b"application/json")
+
+
+async def _send(send: Send, status: int, payload: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

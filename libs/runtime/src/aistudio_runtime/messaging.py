@@ -29,7 +29,7 @@ from nats.js.errors import NotFoundError
 from aistudio_contracts import Event
 from aistudio_contracts.subjects import EVENTS_STREAM, StreamSettings
 
-from . import dead_letter
+from . import dead_letter, metrics
 from .delivery import DeliveryPolicy
 from .logging import get_logger
 from .settings import ServiceSettings
@@ -134,6 +134,7 @@ class DeadLetters:
                 error=repr(publish_error),
             )
             return NackMessage(delay=delay)
+        metrics.DEAD_LETTERS.labels(message.durable).inc()
         log.error(
             "message_dead_lettered",
             durable=message.durable,
@@ -160,6 +161,8 @@ class RedeliverWithBackoff(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
         policy = self._dead_letters.policy
         jetstream = _jetstream_message(msg)
+        if jetstream is not None and _attempt(msg) > 1:
+            metrics.REDELIVERIES.labels(_subject(msg)).inc()
         try:
             return await call_next(msg)
         except NackMessage as nack:
@@ -229,7 +232,8 @@ def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
         name=name,
         graceful_timeout=settings.shutdown_grace_seconds,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        middlewares=[dead_letters],
+        # Metrics outermost, so they see how the dead-letter path settled each message.
+        middlewares=[metrics.message_middleware(name), dead_letters],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,

@@ -10,6 +10,7 @@ from aistudio_runtime import delivery_attempt, durable_subscriber, get_logger
 from aistudio_runtime.messaging import redelivery_delay
 
 from .captioning import Captioner, RetryLater
+from .metrics import CAPTIONS
 from .records import SystemPrompts
 from .settings import CaptionerSettings
 
@@ -30,9 +31,11 @@ def register(broker: NatsBroker, captioner: Captioner, prompts: SystemPrompts, s
             try:
                 outcome = await captioner.caption_completed(event)
             except RetryLater as retry:
+                CAPTIONS.labels("automatic", "retry_later").inc()
                 delay = redelivery_delay(delivery)
                 log.info("caption_retry_later", why=str(retry), delivery=delivery, delay=delay)
                 raise NackMessage(delay=delay) from retry
+            CAPTIONS.labels("automatic", outcome.value).inc()
             log.info("caption_" + outcome.value, delivery=delivery)
 
     @durable_subscriber(broker, CaptionSettingsChanged, "captioner-caption-settings-changed")
@@ -48,4 +51,6 @@ def register(broker: NatsBroker, captioner: Captioner, prompts: SystemPrompts, s
         title="captioner:generate",
     )
     async def generate_caption(request: GenerateCaption) -> CaptionReply:
-        return await captioner.caption_on_demand(request)
+        reply = await captioner.caption_on_demand(request)
+        CAPTIONS.labels("on_demand", "captioned" if reply.success else "failed").inc()
+        return reply

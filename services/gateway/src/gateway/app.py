@@ -13,6 +13,8 @@ from . import accesslog, handlers
 from .api import errors
 from .api.deps import Gateway
 from .api.limits import BodySizeLimit
+from .api.observability import RequestObservability
+from .api.observability import router as metrics_router
 from .api.routes import admin, callbacks, captions, creative, dev, events, files, health, media, pages, usage
 from .auth import Authenticator
 from .catalog import Catalog
@@ -73,7 +75,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     errors.install(app)
+    # Outermost: the request id and the metric cover every answer, a body-size 413 included.
+    app.add_middleware(RequestObservability)
     # events before media: "/api/ai/media/events" must not be taken for an asset id
     for module in (events, media, creative, captions, usage, admin, callbacks, files, health, dev, pages):
         app.include_router(module.router)
+    app.include_router(metrics_router)
     return app

@@ -13,6 +13,7 @@ from aistudio_contracts import (
 )
 from aistudio_runtime import durable_subscriber, get_logger
 
+from . import metrics
 from .catalog import Catalog
 
 log = get_logger(__name__)
@@ -33,12 +34,16 @@ def register(broker: NatsBroker, catalog: Catalog) -> None:
         move = await catalog.complete(event)
         if move is not None and move.late:
             log.warning("generation_delivered_late", asset_id=str(event.asset_id), charged=False)
+        if move is not None and (asset := await catalog.find(event.user_id, event.asset_id)) is not None:
+            metrics.settled(move, event.provider.value, event.media_type.value, asset["created_at"], event.occurred_at)
 
     @durable_subscriber(broker, GenerationFailed, "gateway-generation-failed")
     async def on_failed(event: GenerationFailed) -> None:
-        await catalog.fail(
+        move = await catalog.fail(
             event.asset_id, event.reason, event.message, consumer="generation-failed", event_id=event.event_id
         )
+        if move is not None and (asset := await catalog.find(event.user_id, event.asset_id)) is not None:
+            metrics.settled(move, event.provider.value, asset["type"], asset["created_at"], event.occurred_at)
 
     @durable_subscriber(broker, MessageDeadLettered, "gateway-message-dead-lettered")
     async def on_dead_lettered(event: MessageDeadLettered) -> None:

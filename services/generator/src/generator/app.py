@@ -5,9 +5,11 @@ from faststream import FastStream
 from aistudio_providers import GeminiImageClient, KieClient, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
+from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
 from .jobs import Jobs
+from .metrics import GeneratorGauges
 from .ratelimit import SubmitRateLimiter
 from .scheduler import JobScheduler
 from .settings import GeneratorSettings
@@ -38,4 +40,5 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     )
     scheduler = JobScheduler(settings, runtime, jobs, limiter, submitter)
     handlers.register(broker, jobs, submitter, settings)
-    return runtime.application(start=[scheduler.start], stop=[scheduler.stop])
+    gauges = ScrapeHook(GeneratorGauges(runtime).refresh)
+    return runtime.application(start=[scheduler.start, gauges.start], stop=[gauges.stop, scheduler.stop])

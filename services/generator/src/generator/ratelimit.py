@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from aistudio_runtime import Database
 
+from .metrics import KIE_LIMITER_WAIT
+
 _LOCK_KEY = 0x4B49455F5355424D  # "KIE_SUBM"
 _UNANSWERED_RECHECK_SECONDS = 0.5
 
@@ -56,8 +58,10 @@ class SubmitRateLimiter:
                 _UNANSWERED_RECHECK_SECONDS,
             )
             if wait is not None and wait > 0:
+                KIE_LIMITER_WAIT.observe(float(wait))
                 return Booking(None, float(wait))
             slot_id = await conn.fetchval("INSERT INTO generator.kie_submissions DEFAULT VALUES RETURNING id")
+            KIE_LIMITER_WAIT.observe(0.0)
             return Booking(int(slot_id), 0.0)
 
     async def settle(self, slot_id: int) -> None:

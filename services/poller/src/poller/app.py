@@ -5,8 +5,10 @@ from faststream import FastStream
 from aistudio_providers import KieClient, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
+from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
+from .metrics import PollerGauges
 from .schedule import ProviderStats
 from .settings import PollerSettings
 from .tasks import Tasks
@@ -34,4 +36,5 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
         stats=stats,
     )
     handlers.register(broker, tasks, settings, stats)
-    return runtime.application(start=[tracker.start], stop=[tracker.stop])
+    gauges = ScrapeHook(PollerGauges(runtime).refresh)
+    return runtime.application(start=[tracker.start, gauges.start], stop=[gauges.stop, tracker.stop])

@@ -15,6 +15,7 @@ import asyncpg
 from aistudio_contracts import Event, MediaType, Provider, TaskStarted, deadline_of
 from aistudio_runtime import Database, enqueue
 
+from . import metrics
 from .domain.task import (
     CALLBACK_ARRIVED,
     CANCEL,
@@ -178,6 +179,8 @@ class Tasks:
             owner,
             list(exclude),
         )
+        for row in rows:
+            metrics.CHECKS.labels(row["provider"]).inc()
         return [_task(row) for row in rows]
 
     async def renew(self, asset_id: UUID, owner: UUID, lease_seconds: float) -> bool:
@@ -221,13 +224,16 @@ class Tasks:
     async def finish(self, asset_id: UUID, outcome: Outcome, event: Event) -> bool:
         """The task's one outcome and its event, in one transaction; False if it had ended already."""
         async with self._db.pool.acquire() as conn, conn.transaction():
-            done = await conn.fetchval(
+            done = await conn.fetchrow(
                 "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
                 " checking_until = NULL, lease_owner = NULL"
-                f" WHERE asset_id = $1 AND {_in(FINISHING[outcome])} RETURNING true",
+                f" WHERE asset_id = $1 AND {_in(FINISHING[outcome])} RETURNING provider, checks",
                 asset_id,
                 outcome.value,
             )
-            if done:
-                await enqueue(conn, SCHEMA, event)
-            return bool(done)
+            if done is None:
+                return False
+            await enqueue(conn, SCHEMA, event)
+        metrics.TASKS_FINISHED.labels(done["provider"], outcome.value).inc()
+        metrics.CHECKS_PER_TASK.labels(done["provider"]).observe(done["checks"])
+        return True

@@ -15,6 +15,7 @@ from aistudio_contracts import (
 )
 from aistudio_runtime import durable_subscriber, get_logger
 
+from . import metrics
 from .ledger import Ledger
 
 log = get_logger(__name__)
@@ -29,6 +30,7 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
     )
     async def reserve(request: ReserveQuota) -> QuotaReservation:
         granted, usage = await ledger.reserve(request.request_id, request.user_id, request.deadline_at)
+        metrics.reserved(granted)
         log.info("quota_reserve", user_id=request.user_id, request_id=str(request.request_id), granted=granted)
         return QuotaReservation(granted=granted, usage=usage)
 
@@ -37,6 +39,7 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
     )
     async def release(request: ReleaseQuota) -> UsageSummary:
         move = await ledger.withdraw(request.request_id, request.user_id)
+        metrics.moved(move)
         if move:
             log.info(move.name, user_id=request.user_id, request_id=str(request.request_id))
         return await ledger.summary(request.user_id)
@@ -60,6 +63,7 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
     @durable_subscriber(broker, GenerationSettled, "usage-generation-settled")
     async def on_settled(event: GenerationSettled) -> None:
         move = await ledger.settle(event.asset_id, charged=event.charged)
+        metrics.moved(move)
         log.info(
             move.name if move else "quota_settle_unchanged",
             user_id=event.user_id,

@@ -23,6 +23,7 @@ from tenacity import (
 from aistudio_contracts import PROVIDERS, FailureReason, Provider
 
 from ..errors import ErrorKind, ProviderError, user_message
+from ..metrics import KIE_RATE_LIMITED, observed_call
 from ..settings import ProviderSettings
 from .classify import as_int, query_error, submit_error, transport_error, unreadable_response
 from .endpoints import CREDIT_PATH, DOWNLOAD_URL_PATH, endpoint_for, submit_body
@@ -165,17 +166,23 @@ class KieClient:
     async def _call(
         self, method: str, path: str, *, submit: bool, **kwargs: Any
     ) -> tuple[httpx.Response, Mapping[str, Any]]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, submit=submit) from exc
-        try:
-            envelope = response.json()
-        except ValueError:
-            raise unreadable_response(response, submit=submit) from None
-        if not isinstance(envelope, Mapping) or "code" not in envelope:
-            raise unreadable_response(response, submit=submit)
-        return response, envelope
+        async with observed_call("kie", path) as outcome:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, submit=submit) from exc
+            try:
+                envelope = response.json()
+            except ValueError:
+                raise unreadable_response(response, submit=submit) from None
+            if not isinstance(envelope, Mapping) or "code" not in envelope:
+                raise unreadable_response(response, submit=submit)
+            code = as_int(envelope.get("code"))
+            if code != 200 or response.is_error:
+                outcome.value = "rejected"
+            if code == 429 or response.status_code == 429:
+                KIE_RATE_LIMITED.inc()
+            return response, envelope
 
     async def aclose(self) -> None:
         await self._http.aclose()
