@@ -9,17 +9,20 @@ from fastapi import FastAPI
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
 
-from . import accesslog, handlers
+from . import accesslog, handlers, post_handlers
 from .api import errors
 from .api.deps import Gateway
 from .api.limits import BodySizeLimit
 from .api.observability import RequestObservability
 from .api.observability import router as metrics_router
 from .api.routes import admin, callbacks, captions, creative, dev, events, files, health, media, pages, usage
+from .api.routes import posts as post_routes
 from .auth import Authenticator
 from .catalog import Catalog
 from .feed import ChangeFeed
 from .links import LinkSigner
+from .posts import PostsCatalog
+from .publisher_client import PublisherClient
 from .settings import GatewaySettings
 from .sweeper import StuckAssetSweeper
 from .usage_client import UsageClient
@@ -34,6 +37,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime.prune("asset_changes", by="changed_at")
     catalog = Catalog(runtime, generation_timeout_seconds=settings.generation_timeout_seconds)
     handlers.register(broker, catalog)
+    posting = post_routes.Posting(
+        PostsCatalog(runtime, catalog),
+        PublisherClient(broker, settings.publisher_rpc_timeout_seconds),
+        settings.late_webhook_secret,
+    )
+    post_handlers.register(broker, posting.posts)
     sweeper = StuckAssetSweeper(catalog, grace=timedelta(seconds=settings.stuck_asset_grace_seconds))
     gateway = Gateway(
         settings=settings,
@@ -73,6 +82,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.state.posting = posting
+    app.include_router(post_routes.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     errors.install(app)
     # Outermost: the request id and the metric cover every answer, a body-size 413 included.

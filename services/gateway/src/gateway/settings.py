@@ -45,6 +45,10 @@ class GatewaySettings(ServiceSettings, KieCallbackSettings):
     rpc_timeout_seconds: float = Field(default=3.0, gt=0)
     # Writing a caption takes seconds; the captioner gives up before this (ON_DEMAND_TIMEOUT_SECONDS).
     caption_rpc_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Verifies Late's webhooks (X-Zernio-Signature / X-Late-Signature); unset: every webhook is refused.
+    late_webhook_secret: SecretStr | None = None
+    # The publisher answers accounts (a call to Late) and cancels (one more) within this.
+    publisher_rpc_timeout_seconds: float = Field(default=15.0, gt=0)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Per-user limits, counted in Postgres so that they hold across replicas; pro users get ten times
