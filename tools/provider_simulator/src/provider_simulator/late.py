@@ -430,7 +430,8 @@ async def admin_replay(webhook_id: str, request: Request) -> dict[str, Any]:
     body = state.sent.get(webhook_id)
     if body is None or not state.webhooks:
         return {"replayed": False}
-    await _deliver(state, state.webhooks[-1], webhook_id, body)
+    # In the background: the receiver may share an event loop with whoever asked for the replay.
+    state.spawn(_deliver(state, state.webhooks[-1], webhook_id, body))
     return {"replayed": True}
 
 
@@ -454,6 +455,6 @@ async def admin_reset(request: Request) -> dict[str, Any]:
     for post in state.posts.values():
         if post.task:
             post.task.cancel()
-    webhooks, config = state.webhooks, state.config
-    request.app.state.late = LateState(config=config, webhooks=webhooks)
+    # Registrations go too: the next test's publisher registers its own gateway.
+    request.app.state.late = LateState(config=state.config)
     return {"reset": True}
