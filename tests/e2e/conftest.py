@@ -87,6 +87,8 @@ def system_processes(nats_url: str, database_url: str, tmp_path: Path) -> Iterat
         "IN_FLIGHT_GRACE_SECONDS": "2",
         "HTTP_READ_TIMEOUT_SECONDS": "5",
         "LOG_LEVEL": "INFO",
+        # The tests poll assets far faster than a person's page would: no per-user request limit.
+        "RATE_LIMIT_PER_MINUTE": "1000000",
     }
     processes = Processes(env, tmp_path)
     processes.start("simulator", "provider_simulator", "--host", "127.0.0.1", "--port", str(simulator_port))
