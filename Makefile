@@ -60,6 +60,9 @@ migrate-down: install ## Undo the newest migration of SERVICE (e.g. make migrate
 dlq: install ## Dead letters on NATS_URL: make dlq ARGS="list" (or "show SEQ", "replay SEQ", "drop SEQ", add --json)
 	$(BIN)/python -m aistudio_runtime.deadletters $(or $(ARGS),list)
 
+ops: install ## The operator's CLI on DATABASE_URL/NATS_URL: make ops ARGS="asset ID" (stuck, dlq list, consumers, usage USER, replay-outbox; --json)
+	$(BIN)/aistudio-ops $(or $(ARGS),--help)
+
 asyncapi: install ## Generate the AsyncAPI documentation of every event into docs/asyncapi
 	mkdir -p docs
 	cd docs && ../$(BIN)/faststream docs gen aistudio_runtime.asyncapi:app --yaml --out asyncapi.yaml
