@@ -5,8 +5,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from .conftest import System
+
+pytestmark = pytest.mark.integration
 
 
 def _in(seconds: float) -> str:

@@ -3,9 +3,13 @@ bounds, ownership and readiness. The publisher runs, to answer the accounts requ
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from aistudio_contracts import MediaType
 
 from .conftest import System
+
+pytestmark = pytest.mark.integration
 
 
 def _in(**delta: float) -> str:

@@ -244,7 +244,11 @@ async def create_post(request: Request) -> Response:
             if fault == "timeout":
                 await asyncio.sleep(state.config.hang_seconds)
             return _error(500, "Internal server error")
-        await _publish(state, post, duration)
+        # Published inside the request, as Late does; a client that goes away does not stop it.
+        publishing = asyncio.ensure_future(_publish(state, post, duration))
+        state.background.add(publishing)
+        publishing.add_done_callback(state.background.discard)
+        await asyncio.shield(publishing)
         return JSONResponse({"post": post.view(), "message": "Post published"}, status_code=201)
     scheduled = body.get("scheduledFor")
     if scheduled:
