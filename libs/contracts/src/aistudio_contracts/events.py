@@ -44,6 +44,14 @@ class GenerationRequested(Event):
     # The user's plan when the request was accepted (from the quota reservation's reply): the
     # generator picks the provider's model by it. Absent in older events: the free plan's model.
     plan: Plan | None = None
+    # The style preset already composed into `prompt` (the catalog keeps the user's own words).
+    style: str | None = None
+    # The variants requested together share a batch id.
+    batch_id: UUID | None = None
+    # Set on the one request of a batch made as a single paid task (4o Image's nVariants): every
+    # asset of the batch in order, this one first; result i of the task belongs to asset i. The
+    # other assets have no request of their own.
+    variant_asset_ids: list[UUID] | None = None
 
 
 class TaskStarted(Event):
@@ -64,6 +72,9 @@ class TaskStarted(Event):
     adopted: bool = False
     # The provider's model the task was asked of (e.g. veo3_fast or veo3), when the provider has several.
     model: str | None = None
+    # One task making several variants: every asset it delivers to, in result order (see
+    # GenerationRequested.variant_asset_ids); absent for a task of one asset.
+    variant_asset_ids: list[UUID] | None = None
 
 
 class GenerationCompleted(Event):
@@ -78,6 +89,9 @@ class GenerationCompleted(Event):
     task_id: str | None = None
     # Set when another provider made the media because the requested one refused the job.
     requested_provider: Provider | None = None
+    # The provider's model that made the media (e.g. Gemini's), when known; a KIE task's model is
+    # named already by its TaskStarted.
+    model: str | None = None
 
 
 class GenerationFailed(Event):

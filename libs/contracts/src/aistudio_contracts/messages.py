@@ -32,6 +32,9 @@ class ReserveQuota(Message):
     user_id: str
     # The job's deadline: a reservation that sees no settlement by then (plus a grace) is released.
     deadline_at: datetime | None = None
+    # Variants reserved together with request_id, all or none: one unit each, under one conditional
+    # update, so a batch never takes part of what it needs. Absent: request_id alone.
+    also_request_ids: list[UUID] | None = None
 
 
 class QuotaReservation(Message):

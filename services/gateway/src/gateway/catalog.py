@@ -45,7 +45,8 @@ CHANGES_CHANNEL = "gateway_asset_changes"
 ASSET_COLUMNS = (
     "id, user_id, provider, requested_provider, type, prompt, reference_image_url, aspect_ratio, status,"
     " provider_task_id, result_storage_key, result_content_type, result_origin_url, error_code, error_message,"
-    " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at"
+    " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at,"
+    " model, style, template_id, batch_id, batch_index, parent_id"
 )
 
 
@@ -205,12 +206,14 @@ class Catalog:
             if conn is None:
                 return False
             row = await conn.fetchrow(
-                "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3, updated_at = now()"
+                "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3,"
+                " model = COALESCE($5, model), updated_at = now()"
                 " WHERE id = $1 AND status = ANY($4::text[]) RETURNING id, user_id",
                 event.asset_id,
                 event.task_id,
                 event.provider.value,
                 lifecycle.RECORD_TASK.from_values,
+                event.model,
             )
             if row is None:
                 return False
@@ -230,6 +233,8 @@ class Catalog:
                 " provider_task_id = COALESCE($3, provider_task_id), result_storage_key = $4,"
                 " result_content_type = $5, result_origin_url = $6, completed_at = $7, updated_at = now(),"
                 " error_code = NULL, error_message = NULL, charged = $9, delivered_late = $10,"
+                # The maker's model when the completion names one (Gemini, a fallback); else the task's.
+                " model = COALESCE($13, model),"
                 " caption_status = CASE WHEN caption_status = ANY($11::text[]) THEN 'pending' ELSE caption_status END"
                 " WHERE id = $1 AND status = ANY($12::text[]) RETURNING id, user_id",
                 event.asset_id,
@@ -244,6 +249,7 @@ class Catalog:
                 move.late,
                 lifecycle.values(lifecycle.CAPTION_PENDING_FROM),
                 move.from_values,
+                event.model,
             )
             return await self._settled(conn, row, move, reason=None)
 

@@ -248,6 +248,7 @@ class Submitter:
                 sha256=hashlib.sha256(image.data).hexdigest(),
             ),
             requested_provider=job.requested_provider if job.requested_provider is not provider else None,
+            model=self._settings.gemini_model,
         )
 
         async def keep() -> bool:

@@ -26,4 +26,5 @@ def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
+        model=row["model"],
     )

@@ -59,6 +59,8 @@ class MediaAssetPublic(CamelModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
+    # The provider's model that made (or is making) it, once known.
+    model: str | None = None
 
 
 class MediaAssetsPublic(CamelModel):

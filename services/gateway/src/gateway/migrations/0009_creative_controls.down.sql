@@ -1,0 +1,9 @@
+DROP TABLE gateway.prompt_templates;
+DROP INDEX gateway.media_assets_batch_idx;
+ALTER TABLE gateway.media_assets
+    DROP COLUMN model,
+    DROP COLUMN style,
+    DROP COLUMN template_id,
+    DROP COLUMN batch_id,
+    DROP COLUMN batch_index,
+    DROP COLUMN parent_id;
