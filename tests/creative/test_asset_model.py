@@ -8,7 +8,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_asset_json_names_the_model_that_made_it(system: Creative) -> None:
-    flux = await system.generate("mona", prompt="A red kite over a green hill", provider="kie-flux-kontext", type="image")
+    flux = await system.generate(
+        "mona", prompt="A red kite over a green hill", provider="kie-flux-kontext", type="image"
+    )
     gemini = await system.generate("mona", prompt="A blue kite over a grey sea", provider="gemini-flash", type="image")
     assert flux["model"] is None  # not submitted yet when the request is answered
 
