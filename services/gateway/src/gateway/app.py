@@ -33,7 +33,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     configure_logging("gateway", settings.log_level, settings.log_format)
     accesslog.install()  # before uvicorn logs its first request: no token or signature in any line
     broker = create_broker(settings, name="gateway")
-    runtime = ServiceRuntime(settings, "gateway", broker)
+    # Every acquire, the catalog's and the feed's included, waits at most this: a 503, never a hung request.
+    runtime = ServiceRuntime(settings, "gateway", broker, acquire_timeout=settings.db_acquire_timeout_seconds)
     runtime.prune("asset_changes", by="changed_at")
     catalog = Catalog(runtime, generation_timeout_seconds=settings.generation_timeout_seconds)
     handlers.register(broker, catalog)
@@ -80,6 +81,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description="Generate AI images and 8-second videos with captions, ready to post.",
         lifespan=lifespan,
+        # The documentation pages load scripts from a CDN on our origin: only where DOCS_ENABLED says so
+        # (development by default). The OpenAPI document itself is plain JSON, runs nothing, and is what
+        # clients, the contract fuzzing and other teams read: it is always served.
+        docs_url="/docs" if settings.docs_served else None,
+        redoc_url="/redoc" if settings.docs_served else None,
     )
     app.state.gateway = gateway
     app.state.posting = posting

@@ -1,9 +1,13 @@
 import ipaddress
+import re
 
 from pydantic import Field, SecretStr, model_validator
 
 from aistudio_runtime import ServiceSettings
 from aistudio_runtime.settings import KieCallbackSettings, signing_secret
+
+# An origin as a browser spells it: scheme, host (a name, IPv4 or [IPv6]) and an optional port, nothing more.
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def is_loopback(host: str) -> bool:
@@ -70,6 +74,16 @@ class GatewaySettings(ServiceSettings, KieCallbackSettings):
     stream_ticket_ttl_seconds: float = Field(default=60.0, gt=0, le=600)
 
     @property
+    def docs_served(self) -> bool:
+        """Whether /docs and /redoc exist: DOCS_ENABLED when set, otherwise only in development."""
+        return self.docs_enabled if self.docs_enabled is not None else self.environment == "development"
+
+    @property
+    def embed_origins(self) -> tuple[str, ...]:
+        """EMBED_HOST_ORIGINS as origins (scheme://host[:port]), in the form browsers compare them."""
+        return tuple(origin.strip().rstrip("/") for origin in self.embed_host_origins.split(",") if origin.strip())
+
+    @property
     def jwks_url(self) -> str | None:
         if self.auth_jwks_url:
             return self.auth_jwks_url
@@ -91,6 +105,16 @@ class GatewaySettings(ServiceSettings, KieCallbackSettings):
             raise ValueError(
                 "set AUTH_JWT_SECRET and/or AUTH_JWKS_URL (or SUPABASE_URL): the gateway cannot authenticate anyone"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _embed_origins_are_origins(self) -> "GatewaySettings":
+        # They go into the page's Content-Security-Policy (frame-ancestors): nothing but an origin may.
+        for origin in self.embed_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"EMBED_HOST_ORIGINS: {origin!r} is not an origin like https://app.example.com (no path)"
+                )
         return self
 
     @model_validator(mode="after")
