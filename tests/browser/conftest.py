@@ -7,6 +7,8 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -250,8 +252,13 @@ def problems() -> PageProblems:
 
 @pytest.fixture
 def open_page(browser: Browser, problems: PageProblems) -> Callable[..., object]:
-    async def open_(url: str, viewport: dict[str, int] = DESKTOP, *, fake_clock: bool = False) -> Page:
-        context = await browser.new_context(viewport=viewport)
+    async def open_(
+        url: str, viewport: dict[str, int] = DESKTOP, *, fake_clock: bool = False, token: str | None = None
+    ) -> Page:
+        # `token`: a session this browser already has (kept by an earlier visit), as a signed-in user's.
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        kept: Any = [{"origin": origin, "localStorage": [{"name": "aistudio.token", "value": token}]}] if token else []
+        context = await browser.new_context(viewport=viewport, storage_state={"cookies": [], "origins": kept})
         page = await context.new_page()
         page.set_default_timeout(10_000)
         page.on("console", problems.on_console)

@@ -22,7 +22,7 @@ from aistudio_contracts.envelope import Event
 from aistudio_contracts.events import StoredMedia
 from provider_simulator.media import encode_test_clip, render_image
 
-from .conftest import EVENTS_PATH, PHONE, PageProblems, Studio, screenshot_path
+from .conftest import PHONE, PageProblems, Studio, screenshot_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -148,10 +148,9 @@ async def test_a_user_signs_in_and_generates_an_image_that_appears_as_processing
     await expect(page.locator("li.asset .asset-prompt").first).to_contain_text("serene mountain")
     await page.screenshot(path=screenshot_path("desktop-processing"))
 
-    # The same user on a phone, signed in by the host app's token in the fragment.
-    phone = await open_page(f"{studio.base_url}/#token={studio.token('alice')}", PHONE)
+    # The same user on a phone, already signed in there.
+    phone = await open_page(f"{studio.base_url}/", PHONE, token=studio.token("alice"))
     await expect(phone.locator("li.asset")).to_have_count(2)
-    assert "token" not in phone.url
     await phone.screenshot(path=screenshot_path("phone-processing"), full_page=True)
 
     await page.get_by_role("button", name="Sign out").click()
@@ -249,7 +248,7 @@ async def test_finished_media_and_captions_appear_live_with_previews_and_errors(
     await expect(page.locator("#usage-text")).to_have_text("Free plan · 2 / 10 this month", timeout=LIVE_TIMEOUT_MS)
 
     await page.screenshot(path=screenshot_path("desktop-ready"), full_page=True)
-    phone = await open_page(f"{studio.base_url}/#token={studio.token('carol')}", PHONE)
+    phone = await open_page(f"{studio.base_url}/", PHONE, token=studio.token("carol"))
     await expect(phone.locator("li.asset .badge-text").first).to_have_text("error")
     await phone.screenshot(path=screenshot_path("phone-ready"), full_page=True)
     assert problems.unexpected() == []
@@ -280,30 +279,6 @@ async def test_an_image_and_a_video_made_by_the_simulator_become_ready_with_capt
     await expect(page.locator("#usage-text")).to_have_text("Free plan · 2 / 10 this month", timeout=LIVE_TIMEOUT_MS)
     await page.screenshot(path=screenshot_path("desktop-pipeline"), full_page=True)
     assert problems.unexpected() == []
-
-
-@pytest.mark.parametrize("studio_options", [{"dev_auth_enabled": False}])
-async def test_without_dev_sign_in_the_page_takes_the_host_apps_token(
-    studio: Studio, open_page: Callable[..., Any], problems: PageProblems
-) -> None:
-    page = await open_page(studio.base_url + "/")
-    await page.get_by_label("Your name").fill("frank")
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_text("Sign in through the host app to use AI Studio.")).to_be_visible()
-    await expect(page.get_by_label("Your name")).to_be_hidden()
-
-    await page.goto(f"{studio.base_url}/#token=not-a-valid-token")
-    await expect(page.get_by_text("Your session has expired. Please sign in again.")).to_be_visible()
-    await expect(page.get_by_text("Sign in through the host app to use AI Studio.")).to_be_visible()
-
-    token = studio.token("frank")
-    await page.evaluate("token => { window.location.hash = 'token=' + token }", token)
-    await expect(page.locator("#user-name")).to_have_text("frank")
-    await expect(page.get_by_text("No generations yet. Create your first AI media above!")).to_be_visible()
-    assert "token" not in page.url
-    assert await page.evaluate("localStorage.getItem('aistudio.token')") == token
-    unauthorized = [("/api/usage", 401), ("/api/ai/media", 401), (EVENTS_PATH, 401)]
-    assert problems.unexpected(("/api/dev/token", 404), *unauthorized) == []
 
 
 async def test_a_pro_user_sees_an_unlimited_meter_and_pages_through_a_long_gallery(

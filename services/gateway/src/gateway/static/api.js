@@ -70,6 +70,7 @@ export function createApi({ getToken, onUnauthorized }) {
 
   return {
     catalog: () => request('GET', 'static/catalog.json'),
+    pageConfig: () => request('GET', 'static/config.json'),
     devToken: (userId) => request('POST', 'api/dev/token', { body: { user_id: userId } }),
     usage: () => request('GET', 'api/usage'),
     gallery: (cursor) => request('GET', cursor ? `api/ai/media?cursor=${encodeURIComponent(cursor)}` : 'api/ai/media'),

@@ -17,6 +17,8 @@ const usage = createUsage(api);
 let gallery = null;
 let stopLive = null;
 let nextCursor = null;
+const NO_HOSTS = { embedHostOrigins: [] };
+let pageConfig = NO_HOSTS; // this deployment's page settings (static/config.json)
 
 function createCatalog(data) {
   const byId = new Map(data.providers.map((provider) => [provider.id, provider]));
@@ -86,11 +88,48 @@ function sessionExpired() {
   if (session.token()) signOut(EXPIRED); // once, however many requests were refused
 }
 
-function adoptHostToken() {
-  const token = session.takeFragmentToken();
-  if (!token) return;
+/** Asks whether to leave `from`'s session for `to`'s; resolves true to switch. */
+function askToSwitch(from, to) {
+  const dialog = $('switch-dialog');
+  $('switch-message').textContent = `You are signed in as ${from || 'another user'}. The app wants to sign you in as ${
+    to || 'another user'
+  }.`;
+  return new Promise((resolve) => {
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'switch'), { once: true });
+    dialog.showModal();
+  });
+}
+
+/**
+ * The host app's #token=, when it may be taken: only from a configured host app framing the page, and
+ * never in place of another user's session without asking. Resolves true when the session changed.
+ */
+async function acceptHostToken() {
+  const offered = session.takeFragmentToken();
+  if (!offered) return false;
+  const signedIn = session.token();
+  const still = signedIn ? ` You are still signed in as ${session.userOf(signedIn) || 'before'}.` : '';
+  if (!session.embeddedBy(pageConfig.embedHostOrigins)) {
+    toast('Sign-in link ignored', {
+      description: `AI Studio takes a sign-in link only from the app it is part of.${still}`,
+      variant: 'error',
+    });
+    return false;
+  }
+  if (offered === signedIn) return false;
+  const [from, to] = [session.userOf(signedIn ?? ''), session.userOf(offered)];
+  if (signedIn && from !== to && !(await askToSwitch(from, to))) {
+    toast('Sign-in link ignored', { description: still.trim() });
+    return false;
+  }
+  session.remember(offered);
+  return true;
+}
+
+async function adoptHostToken() {
+  if (!(await acceptHostToken())) return;
   leaveStudio();
-  session.remember(token);
   enterStudio();
 }
 
@@ -188,7 +227,10 @@ async function copyCaption(asset) {
 async function start() {
   let catalog;
   try {
-    catalog = createCatalog(await api.catalog());
+    [catalog, pageConfig] = await Promise.all([
+      api.catalog().then(createCatalog),
+      api.pageConfig().catch(() => NO_HOSTS), // unknown: no host app may sign anyone in
+    ]);
   } catch (error) {
     toast('AI Studio could not start', { description: error.message, variant: 'error', sticky: true });
     return;
@@ -214,7 +256,10 @@ async function start() {
   $('sign-out').addEventListener('click', () => signOut());
   $('load-more').addEventListener('click', loadMore);
   window.addEventListener('hashchange', adoptHostToken);
-  if (session.initialToken()) enterStudio();
+  if (session.restore()) {
+    enterStudio();
+    await adoptHostToken();
+  } else if (await acceptHostToken()) enterStudio();
   else showSignIn();
 }
 

@@ -23,4 +23,6 @@ async def dev_token(body: DevTokenRequest, gateway: GatewayDep) -> dict[str, str
     if not gateway.settings.dev_auth_enabled or secret is None:
         raise ApiError(404, {"error": "Not found"})
     role = "admin" if body.role == "admin" else None
-    return {"token": mint_token(secret.get_secret_value(), body.user_id, role=role), "userId": body.user_id}
+    # With AUTH_ISSUER set every token must carry it, ours included.
+    token = mint_token(secret.get_secret_value(), body.user_id, role=role, issuer=gateway.settings.issuer)
+    return {"token": token, "userId": body.user_id}

@@ -32,8 +32,9 @@ def _assets() -> dict[str, Path]:
     return {path.name: path for path in STATIC_DIR.iterdir() if path.suffix in _CONTENT_TYPES}
 
 
-def content_security_policy(public_base_url: str) -> str:
+def content_security_policy(public_base_url: str, embed_origins: tuple[str, ...] = ()) -> str:
     # Result links are signed URLs on the public base URL, which may be another origin than the page's.
+    # Only the configured host apps may frame the page (and so hand it a #token=); nobody else can.
     parts = urlsplit(public_base_url)
     media = f"'self' {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else "'self'"
     return "; ".join(
@@ -46,14 +47,15 @@ def content_security_policy(public_base_url: str) -> str:
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'self'",
+            " ".join(("frame-ancestors 'self'", *embed_origins)),
         )
     )
 
 
 @router.get("/")
 async def index(gateway: GatewayDep) -> FileResponse:
-    headers = {**_HEADERS, "Content-Security-Policy": content_security_policy(gateway.settings.public_base_url)}
+    policy = content_security_policy(gateway.settings.public_base_url, gateway.settings.embed_origins)
+    headers = {**_HEADERS, "Content-Security-Policy": policy}
     return FileResponse(_assets()["index.html"], media_type=_CONTENT_TYPES[".html"], headers=headers)
 
 
@@ -78,6 +80,12 @@ async def catalog() -> JSONResponse:
         },
         headers=_HEADERS,
     )
+
+
+@router.get("/static/config.json")
+async def page_config(gateway: GatewayDep) -> JSONResponse:
+    """What the page must know of this deployment: which host apps may hand it a #token= sign-in."""
+    return JSONResponse({"embedHostOrigins": list(gateway.settings.embed_origins)}, headers=_HEADERS)
 
 
 @router.get("/static/{name}")
