@@ -11,6 +11,7 @@ from captioner.settings import CaptionerSettings
 from gateway.settings import GatewaySettings
 from generator.settings import GeneratorSettings
 from poller.settings import PollerSettings
+from publisher.settings import PublisherSettings
 from usage.settings import UsageSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +22,7 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
     PollerSettings,
     UsageSettings,
     CaptionerSettings,
+    PublisherSettings,
     DevstackSettings,
 )
 
