@@ -69,6 +69,9 @@ class ProviderSpec:
     aspect_ratios: tuple[str, ...]
     default_aspect_ratio: str
     asynchronous: bool
+    # Our cap on the prompt we send, kept below what the provider accepts: a style composed into
+    # the user's prompt is shortened to fit, the user's own words never.
+    max_prompt_length: int = 1800
 
     def accepts_aspect_ratio(self, aspect_ratio: str) -> bool:
         return aspect_ratio in self.aspect_ratios
@@ -121,3 +124,82 @@ PROMPT_MAX_LENGTH = 1000
 
 def providers_for(media_type: MediaType) -> list[ProviderSpec]:
     return [spec for spec in PROVIDERS.values() if spec.media_type is media_type]
+
+
+@dataclass(frozen=True, slots=True)
+class StylePreset:
+    """A look the user picks instead of describing it: `direction` is appended to their prompt."""
+
+    id: str
+    name: str
+    description: str
+    types: tuple[MediaType, ...]
+    direction: str
+
+
+_BOTH = (MediaType.IMAGE, MediaType.VIDEO)
+
+# The one list of styles: the page offers it (GET /api/ai/styles) and the gateway composes by it.
+STYLES: dict[str, StylePreset] = {
+    style.id: style
+    for style in (
+        StylePreset(
+            "cinematic",
+            "Cinematic",
+            "Film-like light, depth and colour grading.",
+            _BOTH,
+            "cinematic shot, dramatic lighting, shallow depth of field, anamorphic lens, film colour grading",
+        ),
+        StylePreset(
+            "minimalist",
+            "Minimalist",
+            "Clean composition, few elements, lots of space.",
+            _BOTH,
+            "minimalist composition, clean background, negative space, simple shapes, muted palette",
+        ),
+        StylePreset(
+            "vibrant",
+            "Vibrant",
+            "Bold saturated colour and energy.",
+            _BOTH,
+            "vibrant saturated colours, high contrast, bold and energetic, punchy lighting",
+        ),
+        StylePreset(
+            "photorealistic",
+            "Photorealistic",
+            "Looks like a photograph.",
+            _BOTH,
+            "photorealistic, natural lighting, true-to-life detail, 50mm photograph, sharp focus",
+        ),
+        StylePreset(
+            "illustration",
+            "Illustration",
+            "Hand-drawn, editorial illustration.",
+            (MediaType.IMAGE,),
+            "digital illustration, clean line art, flat colour shading, editorial style",
+        ),
+        StylePreset(
+            "product",
+            "Product",
+            "Studio product shot for a shop or an ad.",
+            (MediaType.IMAGE,),
+            "studio product photography, seamless backdrop, softbox lighting, crisp reflections, centred subject",
+        ),
+    )
+}
+
+STYLE_SEPARATOR = ". Style: "
+
+
+def compose_prompt(prompt: str, style: StylePreset | None, provider: Provider) -> str:
+    """The prompt the provider gets: the user's words, then the style's direction, cut at a word so
+    the whole stays within the provider's limit (the style gives way, the user's words never do)."""
+    if style is None:
+        return prompt
+    room = PROVIDERS[provider].max_prompt_length - len(prompt) - len(STYLE_SEPARATOR)
+    direction = style.direction
+    if len(direction) > room:
+        direction = direction[: max(room, 0)].rsplit(" ", 1)[0].rstrip(" ,")
+    if not direction:
+        return prompt
+    return f"{prompt.rstrip().rstrip('.')}{STYLE_SEPARATOR}{direction}"

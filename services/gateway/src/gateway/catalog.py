@@ -129,19 +129,20 @@ class Catalog:
             user_id=user_id,
             provider=spec.provider,
             media_type=spec.media_type,
-            prompt=spec.prompt,
+            prompt=spec.provider_prompt,
             aspect_ratio=spec.aspect_ratio,
             reference_image_url=spec.reference_image_url,
             deadline_at=deadline_at,
             plan=plan,
+            style=spec.style,
         )
         # The hot path of every accepted request, so one statement (atomic on its own): the asset,
         # its event in the outbox, the change for live views, and the two wake-ups.
         return await self.pool.fetchrow(
             "WITH asset AS ("
             "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
-            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at)"
-            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15)"
+            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id)"
+            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17)"
             f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
             " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload)"
             "  SELECT $10, $11, $12 FROM asset RETURNING id),"
@@ -168,6 +169,8 @@ class Catalog:
             channel_for(SCHEMA),
             CHANGES_CHANNEL,
             event.deadline_at,
+            spec.style,
+            spec.template_id,
         )
 
     async def gallery(

@@ -27,4 +27,6 @@ def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
         model=row["model"],
+        style=row["style"],
+        template_id=row["template_id"],
     )

@@ -40,6 +40,21 @@ class GenerateMediaRequest(CamelModel):
     type: MediaType
     reference_image_url: str | None = Field(default=None, max_length=2048)
     aspect_ratio: str | None = None
+    style: str | None = Field(default=None, description="A style preset id from GET /api/ai/styles")
+    variants: int = Field(default=1, ge=1, le=4, description="Images only: more than 1 answers a batch")
+    template_id: str | None = Field(default=None, description="Instead of prompt: a template to fill in")
+    variables: dict[str, str] | None = None
+
+
+class StylePublic(CamelModel):
+    id: str
+    name: str
+    description: str
+    types: list[MediaType]
+
+
+class StylesPublic(CamelModel):
+    styles: list[StylePublic]
 
 
 class MediaAssetPublic(CamelModel):
@@ -61,6 +76,9 @@ class MediaAssetPublic(CamelModel):
     completed_at: datetime | None = None
     # The provider's model that made (or is making) it, once known.
     model: str | None = None
+    # The style preset composed into the provider's prompt; `prompt` stays the user's own words.
+    style: str | None = None
+    template_id: str | None = None
 
 
 class MediaAssetsPublic(CamelModel):

@@ -5,7 +5,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aistudio_contracts import PROMPT_MAX_LENGTH, PROMPT_MIN_LENGTH, PROVIDERS, MediaType, Provider
+from aistudio_contracts import (
+    PROMPT_MAX_LENGTH,
+    PROMPT_MIN_LENGTH,
+    PROVIDERS,
+    STYLES,
+    MediaType,
+    Provider,
+    compose_prompt,
+)
 
 from .urls import unsafe_url_reason
 
@@ -23,13 +31,24 @@ class GenerationSpec:
     media_type: MediaType
     aspect_ratio: str
     reference_image_url: str | None
+    style: str | None = None
+    variants: int = 1
+    # The template the prompt was written from (its variables already filled in).
+    template_id: str | None = None
+
+    @property
+    def provider_prompt(self) -> str:
+        """What the provider is asked: the user's prompt with the style composed in."""
+        return compose_prompt(self.prompt, STYLES.get(self.style or ""), self.provider)
 
     def fingerprint(self) -> str:
         """Identifies the request's content, to tell an idempotent retry from a different request."""
-        canonical = json.dumps(
-            [self.prompt, self.provider, self.media_type, self.aspect_ratio, self.reference_image_url]
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        parts: list[object] = [self.prompt, self.provider, self.media_type, self.aspect_ratio, self.reference_image_url]
+        # Only when set, so a request without them keeps the fingerprint it always had.
+        extras = {"style": self.style, "variants": self.variants if self.variants != 1 else None}
+        extras["template"] = self.template_id
+        parts.extend(f"{key}={value}" for key, value in extras.items() if value is not None)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 class InvalidRequest(Exception):
@@ -90,6 +109,35 @@ def parse_generation_request(body: Any) -> GenerationSpec:
     else:
         reference = reference.strip()
 
+    style = _style(body.get("style"), media_type, issues)
+    variants = _variants(body.get("variants"), media_type, issues)
+
     if issues:
         raise InvalidRequest(issues)
-    return GenerationSpec(prompt, provider, media_type, aspect_ratio, reference)
+    return GenerationSpec(prompt, provider, media_type, aspect_ratio, reference, style, variants)
+
+
+MAX_VARIANTS = 4
+
+
+def _style(value: Any, media_type: MediaType | None, issues: list[Issue]) -> str | None:
+    if value in (None, ""):
+        return None
+    preset = STYLES.get(value) if isinstance(value, str) else None
+    if preset is None:
+        issues.append(Issue(("style",), f"Style must be one of: {', '.join(STYLES)}"))
+        return None
+    if media_type and media_type not in preset.types:
+        issues.append(Issue(("style",), f"Style {preset.id} is not offered for {media_type.value}s"))
+    return preset.id
+
+
+def _variants(value: Any, media_type: MediaType | None, issues: list[Issue]) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VARIANTS:
+        issues.append(Issue(("variants",), f"Variants must be a whole number from 1 to {MAX_VARIANTS}"))
+        return 1
+    if value > 1 and media_type is MediaType.VIDEO:
+        issues.append(Issue(("variants",), "Variants are offered for images only"))
+    return value

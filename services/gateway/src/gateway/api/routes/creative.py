@@ -1,15 +1,16 @@
-"""Control over a running generation: the user cancels their own processing asset."""
+"""Creative controls: style presets, and control over a running generation (the user cancels
+their own processing asset)."""
 
 from uuid import UUID
 
 from fastapi import APIRouter
 
-from aistudio_contracts import AssetStatus
+from aistudio_contracts import STYLES, AssetStatus
 
 from ..deps import CurrentUser, GatewayDep
 from ..errors import ApiError, not_found
 from ..presenters import present_asset
-from ..schemas import MediaAssetPublic
+from ..schemas import MediaAssetPublic, StylePublic, StylesPublic
 
 router = APIRouter(prefix="/api/ai", tags=["media"])
 
@@ -38,3 +39,14 @@ async def cancel_media(asset_id: str, gateway: GatewayDep, user: CurrentUser) ->
             },
         )
     return present_asset(asset, gateway.links)
+
+
+@router.get("/styles", response_model=StylesPublic, responses={401: {}})
+async def list_styles(user: CurrentUser) -> StylesPublic:
+    """The style presets `style` on generate accepts (the same list the gateway composes by)."""
+    return StylesPublic(
+        styles=[
+            StylePublic(id=style.id, name=style.name, description=style.description, types=list(style.types))
+            for style in STYLES.values()
+        ]
+    )
