@@ -57,6 +57,19 @@ class StylesPublic(CamelModel):
     styles: list[StylePublic]
 
 
+class TemplatePublic(CamelModel):
+    id: str
+    name: str
+    type: MediaType
+    prompt: str = Field(description="The prompt with {placeholders} for the variables")
+    variables: list[str]
+    owner: Literal["system", "me"]
+
+
+class TemplatesPublic(CamelModel):
+    templates: list[TemplatePublic]
+
+
 class MediaAssetPublic(CamelModel):
     id: UUID
     provider: Provider

@@ -1,6 +1,7 @@
 """Generation requests and the user's gallery."""
 
 import contextlib
+import dataclasses
 import json
 from typing import Annotated, Literal
 from uuid import UUID, uuid4, uuid5
@@ -11,6 +12,7 @@ from aistudio_contracts import MediaType
 
 from ...catalog import decode_cursor
 from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_generation_request
+from ...templates import Templates
 from ...usage_client import UsageUnavailable
 from ..deps import CurrentUser, Gateway, GatewayDep, GeneratingUser
 from ..errors import ApiError, not_found
@@ -45,6 +47,14 @@ async def _read_json(request: Request) -> object:
         raise InvalidRequest([Issue((), "Request body is nested too deeply")]) from exc
 
 
+async def _spec(gateway: Gateway, user_id: str, body: object) -> GenerationSpec:
+    """The request, with a template's prompt filled in when it names one (`templateId`)."""
+    if not isinstance(body, dict) or "templateId" not in body:
+        return parse_generation_request(body)
+    filled, template_id = await Templates(gateway.catalog.pool).fill_in(user_id, body)
+    return dataclasses.replace(parse_generation_request(filled), template_id=template_id)
+
+
 def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAssetPublic:
     if existing["request_hash"] != spec.fingerprint():  # type: ignore[index]
         raise ApiError(
@@ -75,7 +85,7 @@ async def generate_media(
     user: GeneratingUser,
     idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
 ) -> MediaAssetPublic:
-    spec = parse_generation_request(await _read_json(request))
+    spec = await _spec(gateway, user.user_id, await _read_json(request))
     key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
     if key:
         existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key)
