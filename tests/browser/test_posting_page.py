@@ -24,10 +24,10 @@ def studio_options() -> dict[str, object]:
 @pytest.fixture
 async def posting(
     studio: Studio,
-    late: LateAdmin,
+    late: LateAdmin,  # noqa: F811
     nats_url: str,
     database_url: str,
-    media_dir: Path,  # noqa: F811
+    media_dir: Path,
 ) -> AsyncIterator[System]:
     def start_publisher(**overrides: Any) -> Any:
         settings = publisher_settings(nats_url, database_url, media_dir, late.url, studio.base_url, **overrides)
