@@ -8,6 +8,7 @@ from aistudio_runtime.mediastore import create_media_store
 from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
+from .domain.fairness import FairShares
 from .jobs import Jobs
 from .metrics import GeneratorGauges
 from .ratelimit import SubmitRateLimiter
@@ -22,7 +23,7 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     broker = create_broker(settings, name="generator")
     runtime = ServiceRuntime(settings, "generator", broker)
     runtime.prune("jobs", by="finished_at", where="state IN ('completed', 'failed')")
-    jobs = Jobs(runtime)
+    jobs = Jobs(runtime, FairShares(pro_weight=settings.fair_pro_weight))
     limiter = SubmitRateLimiter(
         runtime,
         limit=settings.kie_submit_limit,

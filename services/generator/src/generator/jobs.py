@@ -16,8 +16,9 @@ from uuid import UUID
 import asyncpg
 
 from aistudio_contracts import Event, FailureReason, GenerationCancelled, GenerationRequested, Provider, TaskStarted
-from aistudio_runtime import Database, enqueue
+from aistudio_runtime import Database, enqueue, tracing
 
+from .domain.fairness import FairShares
 from .domain.job import CLAIMABLE, OPEN, STARTABLE, Cancel, JobState, JobView, can_adopt, cancel_from, is_kie
 
 SCHEMA = "generator"
@@ -25,9 +26,44 @@ WAKEUP_CHANNEL = "generator_jobs_due"
 
 _COLUMNS = (
     "asset_id, state, provider, requested_provider, media_type, task_id, failure_reason, request, deadline_at,"
-    " attempts, gemini_calls, in_doubt_since"
+    " attempts, gemini_calls, in_doubt_since, traceparent"
 )
 KIE_PROVIDERS = [provider.value for provider in Provider if is_kie(provider)]
+
+# The user's next tag: max(their last tag, the queue's clock) + 1/weight (domain/fairness.py), under
+# the user's row lock, written onto the new job.
+_STAMP_FAIR_TAG = (
+    "WITH clock AS (SELECT virtual_time FROM generator.fair_clock WHERE queue = 'kie'),"
+    " share AS (INSERT INTO generator.fair_shares (user_id, last_tag)"
+    "   SELECT $2, clock.virtual_time + $3 FROM clock"
+    "   ON CONFLICT (user_id) DO UPDATE"
+    "   SET last_tag = GREATEST(generator.fair_shares.last_tag + $3, EXCLUDED.last_tag)"
+    "   RETURNING last_tag)"
+    " UPDATE generator.jobs SET fair_tag = share.last_tag FROM share WHERE asset_id = $1"
+)
+# Work not waiting for KIE's limit: Gemini jobs and jobs in doubt (they make no new KIE request).
+_CLAIM_OTHERS = (
+    "UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2),"
+    " state = CASE WHEN state = 'waiting' THEN 'claimed' ELSE state END"
+    " WHERE asset_id IN (SELECT asset_id FROM generator.jobs"
+    "   WHERE state = ANY($3::text[]) AND due_at <= clock_timestamp() AND request IS NOT NULL"
+    "   AND NOT (state = 'waiting' AND provider = ANY($4::text[]))"
+    "   ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    f" RETURNING {_COLUMNS}"
+)
+# Waiting KIE jobs, smallest fair tag first, and the queue's clock moved to the largest tag served:
+# one statement, so replicas that claim at once each take other jobs and the clock only grows.
+_CLAIM_KIE_FAIRLY = (
+    "WITH picked AS (SELECT asset_id FROM generator.jobs"
+    "   WHERE state = 'waiting' AND provider = ANY($3::text[]) AND due_at <= clock_timestamp()"
+    "   AND request IS NOT NULL ORDER BY fair_tag, due_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " claimed AS (UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2),"
+    f"   state = 'claimed' WHERE asset_id IN (SELECT asset_id FROM picked) RETURNING fair_tag, {_COLUMNS}),"
+    " clock AS (UPDATE generator.fair_clock SET virtual_time = GREATEST(virtual_time, claimed_max.tag)"
+    "   FROM (SELECT max(fair_tag) AS tag FROM claimed) AS claimed_max"
+    "   WHERE queue = 'kie' AND claimed_max.tag IS NOT NULL)"
+    f" SELECT {_COLUMNS} FROM claimed"
+)
 
 
 def _values(states: Iterable[JobState]) -> list[str]:
@@ -47,6 +83,8 @@ class Job:
     in_doubt_since: datetime | None
     task_id: str | None
     failure_reason: str | None
+    # The trace of the request: the scheduler works the job inside it.
+    traceparent: str | None = None
 
     @property
     def view(self) -> JobView:
@@ -74,33 +112,45 @@ class Job:
             in_doubt_since=row["in_doubt_since"],
             task_id=row["task_id"],
             failure_reason=row["failure_reason"],
+            traceparent=row["traceparent"],
         )
 
 
 class Jobs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fair: FairShares | None = None) -> None:
         self._db = db
+        self._fair = fair or FairShares()
 
     @property
     def _pool(self) -> asyncpg.Pool:
         return self._db.pool
 
     async def enqueue(self, request: GenerationRequested, deadline_at: datetime) -> bool:
-        """Take the request in as a waiting job, due now; False when a delivery before took it."""
-        inserted = await self._pool.fetchval(
-            "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
-            " request, deadline_at, due_at)"
-            " VALUES ($1, $2, $3, $3, $4, 'waiting', $5, $6, clock_timestamp())"
-            " ON CONFLICT (asset_id) DO UPDATE SET request = EXCLUDED.request, deadline_at = EXCLUDED.deadline_at"
-            "   WHERE generator.jobs.request IS NULL"
-            " RETURNING true",
-            request.asset_id,
-            request.user_id,
-            request.provider.value,
-            request.media_type.value,
-            request.model_dump_json(),
-            deadline_at,
-        )
+        """Take the request in as a waiting job, due now; False when a delivery before took it.
+
+        A KIE job gets its fair-queue tag (domain/fairness.py) in the same transaction, only when it
+        is new: a redelivered request never moves its user further back."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
+                " request, deadline_at, due_at, traceparent)"
+                " VALUES ($1, $2, $3, $3, $4, 'waiting', $5, $6, clock_timestamp(), $7)"
+                " ON CONFLICT (asset_id) DO UPDATE SET request = EXCLUDED.request, deadline_at = EXCLUDED.deadline_at,"
+                "   traceparent = EXCLUDED.traceparent"
+                "   WHERE generator.jobs.request IS NULL"
+                " RETURNING true",
+                request.asset_id,
+                request.user_id,
+                request.provider.value,
+                request.media_type.value,
+                request.model_dump_json(),
+                deadline_at,
+                tracing.current_traceparent(),  # the request's trace, continued when the job is worked
+            )
+            if inserted and is_kie(request.provider):
+                await conn.execute(
+                    _STAMP_FAIR_TAG, request.asset_id, request.user_id, self._fair.increment(request.plan)
+                )
         if inserted:
             await self.wake()
         return bool(inserted)
@@ -123,26 +173,14 @@ class Jobs:
         return len(unsent), len(doubtful)
 
     async def claim_due(self, limit: int, lease_seconds: float, kie_slots: int) -> list[Job]:
-        """Due jobs, leased to this worker: KIE-bound waiting jobs only as many as KIE has slots for."""
-        claimed: list[Job] = []
-        for kie_bound, room in ((False, limit), (True, min(limit, kie_slots))):
-            room = min(room, limit - len(claimed))
-            if room <= 0:
-                continue
-            rows = await self._pool.fetch(
-                "UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2),"
-                " state = CASE WHEN state = 'waiting' THEN 'claimed' ELSE state END"
-                " WHERE asset_id IN (SELECT asset_id FROM generator.jobs"
-                "   WHERE state = ANY($3::text[]) AND due_at <= clock_timestamp() AND request IS NOT NULL"
-                "   AND ((state = 'waiting' AND provider = ANY($4::text[])) = $5)"
-                "   ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_COLUMNS}",
-                room,
-                lease_seconds,
-                _values(CLAIMABLE),
-                KIE_PROVIDERS,
-                kie_bound,
-            )
+        """Due jobs, leased to this worker: KIE-bound waiting jobs only as many as KIE has slots for,
+        in fair order (smallest tag first); everything else, Gemini included, by due time, never
+        behind KIE's queue."""
+        rows = await self._pool.fetch(_CLAIM_OTHERS, limit, lease_seconds, _values(CLAIMABLE), KIE_PROVIDERS)
+        claimed = [Job.from_row(row) for row in rows]
+        room = min(kie_slots, limit - len(claimed))
+        if room > 0:
+            rows = await self._pool.fetch(_CLAIM_KIE_FAIRLY, room, lease_seconds, KIE_PROVIDERS)
             claimed.extend(Job.from_row(row) for row in rows)
         return claimed
 

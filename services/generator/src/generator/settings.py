@@ -24,6 +24,8 @@ class GeneratorSettings(ServiceSettings, KieCallbackSettings, ProviderSettings):
     in_flight_grace_seconds: float = Field(default=120.0, gt=0)
     # Refused submissions are tried this many times (within the deadline) before the job fails.
     submit_max_attempts: int = Field(default=12, ge=1)
+    # A pro user's share of KIE's limit against a free user's 1 when both have jobs waiting (domain/fairness.py).
+    fair_pro_weight: float = Field(default=2.0, ge=1.0)
     # Jobs one replica works on at once.
     submit_concurrency: int = Field(default=32, ge=1)
     # A worker holds a claimed job this long, renewed while it works; a dead worker's jobs are recovered after it.
