@@ -33,7 +33,7 @@ from aistudio_contracts import (
     ProviderCallbackReceived,
     TaskStarted,
 )
-from aistudio_runtime import Database, enqueue, first_delivery
+from aistudio_runtime import Database, enqueue, first_delivery, tracing
 from aistudio_runtime.outbox import channel_for
 
 from .domain import lifecycle
@@ -144,8 +144,9 @@ class Catalog:
             "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id)"
             "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17)"
             f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
-            " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload)"
-            "  SELECT $10, $11, $12 FROM asset RETURNING id),"
+            # The request's trace goes with the event (see aistudio_runtime.tracing).
+            " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload, traceparent)"
+            "  SELECT $10, $11, $12, $18 FROM asset RETURNING id),"
             # The user's next change number, under their counter's row lock (see feed.py).
             " feed AS (INSERT INTO gateway.user_feeds AS f (user_id, seq) SELECT user_id, 1 FROM asset"
             "  ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1 RETURNING user_id, seq),"
@@ -171,7 +172,83 @@ class Catalog:
             event.deadline_at,
             spec.style,
             spec.template_id,
+            tracing.current_traceparent(),
         )
+
+    async def create_batch(
+        self,
+        asset_ids: list[UUID],
+        batch_id: UUID,
+        user_id: str,
+        spec: GenerationSpec,
+        idempotency_key: str | None,
+        deadline_at: datetime,
+        plan: Plan | None = None,
+    ) -> list[asyncpg.Record] | None:
+        """Store the variants of one request together (one transaction), each an asset of its own
+        that is settled on its own. 4o Image makes them all in one paid task, so only the first
+        asset gets a GenerationRequested, naming every asset of the batch (result i → asset i);
+        the other providers get one request per variant. The Idempotency-Key is kept on the first.
+        None if the key was taken meanwhile."""
+        one_task = spec.provider is Provider.KIE_4O_IMAGE
+        events = [
+            GenerationRequested(
+                correlation_id=asset_id,
+                asset_id=asset_id,
+                user_id=user_id,
+                provider=spec.provider,
+                media_type=spec.media_type,
+                prompt=spec.provider_prompt,
+                aspect_ratio=spec.aspect_ratio,
+                reference_image_url=spec.reference_image_url,
+                deadline_at=deadline_at,
+                plan=plan,
+                style=spec.style,
+                batch_id=batch_id,
+                variant_asset_ids=asset_ids if one_task else None,
+            )
+            for asset_id in (asset_ids[:1] if one_task else asset_ids)
+        ]
+        rows: list[asyncpg.Record] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for index, asset_id in enumerate(asset_ids):
+                row = await conn.fetchrow(
+                    "INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
+                    " reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style,"
+                    " template_id, batch_id, batch_index)"
+                    " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}",
+                    asset_id,
+                    user_id,
+                    spec.provider.value,
+                    spec.media_type.value,
+                    spec.prompt,
+                    spec.reference_image_url,
+                    spec.aspect_ratio,
+                    idempotency_key if index == 0 else None,
+                    spec.fingerprint(),
+                    deadline_at,
+                    spec.style,
+                    spec.template_id,
+                    batch_id,
+                    index,
+                )
+                if row is None:  # a concurrent request with the same key stored the batch first
+                    return None
+                rows.append(row)
+            await enqueue(conn, SCHEMA, *events)
+            for row in rows:
+                await self.record_change(conn, user_id, row["id"])
+        return rows
+
+    async def batch(self, user_id: str, batch_id: UUID) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE batch_id = $1 AND user_id = $2"
+            " ORDER BY batch_index",
+            batch_id,
+            user_id,
+        )
+        return rows
 
     async def gallery(
         self,

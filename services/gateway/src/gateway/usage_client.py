@@ -63,8 +63,11 @@ class UsageClient:
         except Exception as exc:
             raise UsageUnavailable(f"usage service did not answer: {exc!r}") from exc
 
-    async def reserve(self, request_id: UUID, user_id: str, deadline_at: datetime) -> QuotaReservation:
-        request = ReserveQuota(request_id=request_id, user_id=user_id, deadline_at=deadline_at)
+    async def reserve(
+        self, request_id: UUID, user_id: str, deadline_at: datetime, also: list[UUID] | None = None
+    ) -> QuotaReservation:
+        """One unit for `request_id`, and one for each of `also` (variants): all of them or none."""
+        request = ReserveQuota(request_id=request_id, user_id=user_id, deadline_at=deadline_at, also_request_ids=also)
         return await self._ask(request, QuotaReservation)
 
     async def release(self, request_id: UUID, user_id: str) -> UsageSummary:

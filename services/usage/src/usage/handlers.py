@@ -29,7 +29,9 @@ def register(broker: NatsBroker, ledger: Ledger) -> None:
         subjects.USAGE_RESERVE, queue=subjects.USAGE_QUEUE, max_workers=RPC_WORKERS, title="usage:reserve"
     )
     async def reserve(request: ReserveQuota) -> QuotaReservation:
-        granted, usage = await ledger.reserve(request.request_id, request.user_id, request.deadline_at)
+        granted, usage = await ledger.reserve(
+            request.request_id, request.user_id, request.deadline_at, request.also_request_ids
+        )
         metrics.reserved(granted)
         log.info("quota_reserve", user_id=request.user_id, request_id=str(request.request_id), granted=granted)
         return QuotaReservation(granted=granted, usage=usage)

@@ -64,8 +64,14 @@ class Ledger:
         return None if plan is Plan.PRO else self._free_limit
 
     async def reserve(
-        self, request_id: UUID, user_id: str, deadline_at: datetime | None = None
+        self,
+        request_id: UUID,
+        user_id: str,
+        deadline_at: datetime | None = None,
+        also_request_ids: list[UUID] | None = None,
     ) -> tuple[bool, UsageSummary]:
+        if also_request_ids:
+            return await self._reserve_batch([request_id, *also_request_ids], user_id, deadline_at)
         now = self._clock()
         period = period_start(now)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -110,6 +116,48 @@ class Ledger:
                 deadline_at,
             )
             return True, summary
+
+    async def _reserve_batch(
+        self, request_ids: list[UUID], user_id: str, deadline_at: datetime | None
+    ) -> tuple[bool, UsageSummary]:
+        """Variants: a unit for every request id or none, under the one conditional upsert (taking
+        len(request_ids) at once), so a batch can neither overrun the limit nor take part of it."""
+        now = self._clock()
+        period = period_start(now)
+        async with self._pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                rows = await conn.fetch(
+                    "SELECT request_id, state FROM usage.reservations WHERE request_id = ANY($1::uuid[]) FOR UPDATE",
+                    request_ids,
+                )
+                found = {row["request_id"]: ReservationState(row["state"]) for row in rows}
+                decision = reservation.reserve_batch([found.get(request_id) for request_id in request_ids])
+                summary: UsageSummary | None = None
+                if decision.granted and decision.transition is not None:
+                    inserted = await conn.fetch(
+                        "INSERT INTO usage.reservations (request_id, user_id, period_start, state, created_at,"
+                        " deadline_at) SELECT id, $2, $3, $4, $5, $6 FROM unnest($1::uuid[]) AS id"
+                        " ON CONFLICT DO NOTHING RETURNING request_id",
+                        request_ids,
+                        user_id,
+                        period,
+                        decision.transition.target,
+                        now,
+                        deadline_at,
+                    )
+                    if len(inserted) == len(request_ids):
+                        summary = await self._take_unit(conn, user_id, period, units=len(request_ids))
+                granted = decision.granted and (decision.transition is None or summary is not None)
+                if not granted:  # nothing of the batch is kept: a later retry may try again
+                    await transaction.rollback()
+                    return False, await self._summary(conn, user_id, period)
+                await transaction.commit()
+            except BaseException:
+                await transaction.rollback()
+                raise
+            return True, summary or await self._summary(conn, user_id, period)
 
     async def settle(self, request_id: UUID, *, charged: bool) -> Transition | None:
         """The catalog's verdict on the asset: charged commits the unit, not charged releases it."""
@@ -193,19 +241,22 @@ class Ledger:
             move.reserved,
         )
 
-    async def _take_unit(self, conn: asyncpg.Connection, user_id: str, period: date) -> UsageSummary | None:
-        """One conditional upsert takes the unit: under the row lock, used + reserved + 1 <= limit."""
+    async def _take_unit(
+        self, conn: asyncpg.Connection, user_id: str, period: date, units: int = 1
+    ) -> UsageSummary | None:
+        """One conditional upsert takes the units: under the row lock, used + reserved + units <= limit."""
         row = await conn.fetchrow(
             "WITH account AS (SELECT COALESCE((SELECT plan FROM usage.accounts WHERE user_id = $1), 'free')"
             "   AS plan)"
             " INSERT INTO usage.monthly_usage AS m (user_id, period_start, reserved)"
-            " SELECT $1, $2, 1 FROM account WHERE account.plan = 'pro' OR $3 >= 1"
-            " ON CONFLICT (user_id, period_start) DO UPDATE SET reserved = m.reserved + 1"
-            " WHERE (SELECT plan FROM account) = 'pro' OR m.used + m.reserved + 1 <= $3"
+            " SELECT $1, $2, $4::int FROM account WHERE account.plan = 'pro' OR $3::int >= $4::int"
+            " ON CONFLICT (user_id, period_start) DO UPDATE SET reserved = m.reserved + $4::int"
+            " WHERE (SELECT plan FROM account) = 'pro' OR m.used + m.reserved + $4::int <= $3::int"
             " RETURNING m.used, m.reserved, (SELECT plan FROM account) AS plan",
             user_id,
             period,
             self._free_limit,
+            units,
         )
         if row is None:
             return None

@@ -29,4 +29,6 @@ def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic
         model=row["model"],
         style=row["style"],
         template_id=row["template_id"],
+        batch_id=row["batch_id"],
+        parent_id=row["parent_id"],
     )

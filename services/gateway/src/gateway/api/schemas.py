@@ -92,6 +92,17 @@ class MediaAssetPublic(CamelModel):
     # The style preset composed into the provider's prompt; `prompt` stays the user's own words.
     style: str | None = None
     template_id: str | None = None
+    # Variants requested together share it (the gallery groups them); null for a single request.
+    batch_id: UUID | None = None
+    # The asset an edit started from.
+    parent_id: UUID | None = None
+
+
+class BatchPublic(CamelModel):
+    """The answer to a request for several variants: one asset per variant."""
+
+    batch_id: UUID
+    assets: list[MediaAssetPublic]
 
 
 class MediaAssetsPublic(CamelModel):

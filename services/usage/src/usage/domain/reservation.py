@@ -91,6 +91,18 @@ def reserve(state: ReservationState | None) -> ReserveDecision:
     return ReserveDecision(False)  # released or expired: that generation has ended
 
 
+def reserve_batch(states: list[ReservationState | None]) -> ReserveDecision:
+    """Variants reserved together, all or none. A batch never seen takes a unit for each (RESERVE,
+    under one conditional update for the lot); a retry of a batch that holds all its units takes
+    nothing more; anything else (part of the batch ended or withdrawn) is refused whole, because a
+    batch with some variants missing is not what the user asked for."""
+    if all(state is None for state in states):
+        return ReserveDecision(True, RESERVE)
+    if all(state in (ReservationState.RESERVED, ReservationState.COMMITTED) for state in states):
+        return ReserveDecision(True)
+    return ReserveDecision(False)
+
+
 def settle(state: ReservationState | None, *, charged: bool) -> Transition | None:
     """The catalog's verdict; None when it changes nothing (already settled, or never reserved)."""
     if state is ReservationState.RESERVED:

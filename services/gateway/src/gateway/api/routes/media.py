@@ -17,7 +17,8 @@ from ...usage_client import UsageUnavailable
 from ..deps import CurrentUser, Gateway, GatewayDep, GeneratingUser
 from ..errors import ApiError, not_found
 from ..presenters import present_asset
-from ..schemas import GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic, inline_schema
+from ..schemas import BatchPublic, GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic, inline_schema
+from .batches import generate_batch, limit_reached
 
 router = APIRouter(prefix="/api/ai", tags=["media"])
 
@@ -25,17 +26,6 @@ router = APIRouter(prefix="/api/ai", tags=["media"])
 # retries reserve quota under one request id and are charged once.
 _IDEMPOTENCY_NAMESPACE = UUID("6f1c1f3e-3c5e-4d0b-9a53-2f1f0e7a1c11")
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def _limit_reached(limit: int | None) -> ApiError:
-    return ApiError(
-        403,
-        {
-            "error": "Monthly media generation limit reached",
-            "message": f"Free plan allows {limit} AI generations per month. Upgrade to Pro for unlimited.",
-            "limit": limit,
-        },
-    )
 
 
 async def _read_json(request: Request) -> object:
@@ -70,7 +60,7 @@ def _replay(gateway: Gateway, existing: object, spec: GenerationSpec) -> MediaAs
 @router.post(
     "/generate-media",
     status_code=202,
-    response_model=MediaAssetPublic,
+    response_model=MediaAssetPublic | BatchPublic,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -84,9 +74,11 @@ async def generate_media(
     gateway: GatewayDep,
     user: GeneratingUser,
     idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
-) -> MediaAssetPublic:
+) -> MediaAssetPublic | BatchPublic:
     spec = await _spec(gateway, user.user_id, await _read_json(request))
     key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
+    if spec.variants > 1:
+        return await generate_batch(gateway, user.user_id, spec, key)
     if key:
         existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key)
         if existing:
@@ -102,7 +94,7 @@ async def generate_media(
         gateway.usage.withdraw_soon(asset_id, user.user_id)  # its answer may only have been lost
         raise
     if not reservation.granted:
-        raise _limit_reached(reservation.usage.limit)
+        raise limit_reached(reservation.usage.limit)
     try:
         row = await gateway.catalog.create(asset_id, user.user_id, spec, key, deadline_at, reservation.usage.plan)
     except BaseException:
