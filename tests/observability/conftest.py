@@ -4,13 +4,17 @@ on the wire: what an operator would scrape and query under `make run`."""
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from aistudio_devstack import free_port
 from captioner.app import create_app as create_captioner
@@ -121,3 +125,39 @@ async def services(
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=gateway_url, timeout=10))
         urls = {"gateway": gateway_url, **{name: f"http://127.0.0.1:{p}" for name, p in health.items()}}
         yield Services(client, gateway_url, urls, simulator, nats_url, database_url)
+
+
+class _WhileRecording(SpanProcessor):
+    """Hands spans to the exporter only while a test records: the provider is process-wide and
+    stays installed, and later tests must not pile their spans up in memory."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self._inner = SimpleSpanProcessor(exporter)
+        self.recording = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.recording:
+            self._inner.on_end(span)
+
+
+_RECORDER: _WhileRecording | None = None
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """An SDK tracer provider exporting to memory, installed before the services are built (they
+    add FastStream's telemetry middleware only when a provider is there)."""
+    global _RECORDER
+    if _RECORDER is None:
+        _RECORDER = _WhileRecording(_EXPORTER)
+        provider = TracerProvider()
+        provider.add_span_processor(_RECORDER)
+        trace.set_tracer_provider(provider)
+    _EXPORTER.clear()
+    _RECORDER.recording = True
+    try:
+        yield _EXPORTER
+    finally:
+        _RECORDER.recording = False
+        _EXPORTER.clear()

@@ -5,6 +5,8 @@ import sys
 
 import structlog
 
+from .tracing import add_trace_ids
+
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     renderer: structlog.types.Processor = (
@@ -12,6 +14,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,  # the active span's trace_id and span_id, when tracing is on
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -29,7 +29,7 @@ from nats.js.errors import NotFoundError
 from aistudio_contracts import Event
 from aistudio_contracts.subjects import EVENTS_STREAM, StreamSettings
 
-from . import dead_letter, metrics
+from . import dead_letter, metrics, traced_messages, tracing
 from .delivery import DeliveryPolicy
 from .logging import get_logger
 from .settings import ServiceSettings
@@ -225,6 +225,7 @@ def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
     """The service's broker. Its delivery policy (ACK_WAIT_SECONDS, MAX_DELIVER) applies to every
     durable consumer made with `durable_subscriber`, and to the dead-letter path."""
     dead_letters = DeadLetters(settings.delivery)
+    tracing.configure_tracing(name, settings.otel_exporter_otlp_endpoint)
     broker = NatsBroker(
         # A cluster's seeds (NATS_URL comma-separated): the client fails over between them and
         # learns the other members from the one it reaches.
@@ -233,7 +234,7 @@ def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
         graceful_timeout=settings.shutdown_grace_seconds,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         # Metrics outermost, so they see how the dead-letter path settled each message.
-        middlewares=[metrics.message_middleware(name), dead_letters],
+        middlewares=[metrics.message_middleware(name), *traced_messages.middlewares(), dead_letters],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,

@@ -17,6 +17,7 @@ import asyncpg
 
 from aistudio_contracts import Event
 
+from . import tracing
 from .db import Database, Listener, listen
 from .logging import get_logger
 
@@ -32,10 +33,12 @@ def channel_for(schema: str) -> str:
 async def enqueue(conn: asyncpg.Connection, schema: str, *events: Event) -> None:
     if not events:
         return
+    # The writer's trace goes with the row: the relay publishes the event inside that trace.
+    traceparent = tracing.current_traceparent()
     await conn.executemany(
-        f"INSERT INTO {schema}.outbox (event_id, subject, payload) VALUES ($1, $2, $3)"
+        f"INSERT INTO {schema}.outbox (event_id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (event_id) DO NOTHING",
-        [(event.event_id, event.subject, event.to_json()) for event in events],
+        [(event.event_id, event.subject, event.to_json(), traceparent) for event in events],
     )
     await conn.execute("SELECT pg_notify($1, '')", channel_for(schema))
 
@@ -84,20 +87,23 @@ class OutboxRelay:
         """Publish one batch; returns how many events went out."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT id, event_id, subject, payload FROM {self._schema}.outbox"
+                f"SELECT id, event_id, subject, payload, traceparent FROM {self._schema}.outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
                 return 0
-            await asyncio.gather(
-                *(self._publish(row["subject"], bytes(row["payload"]), str(row["event_id"])) for row in rows)
-            )
+            await asyncio.gather(*(self._publish_row(row) for row in rows))
             await conn.execute(
                 f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
             return len(rows)
+
+    async def _publish_row(self, row: asyncpg.Record) -> None:
+        # Its own task (gather): the row's trace is current only while this row is published.
+        with tracing.continued(row["traceparent"]):
+            await self._publish(row["subject"], bytes(row["payload"]), str(row["event_id"]))
 
     async def _run(self) -> None:
         failures = 0

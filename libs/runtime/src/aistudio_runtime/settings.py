@@ -93,6 +93,8 @@ class ServiceSettings(BaseSettings):
     health_port: int | None = Field(default=None, ge=1, le=65535)
     # Loopback by default, as the gateway; containers set 0.0.0.0 so probes can reach it.
     health_host: str = "127.0.0.1"
+    # Traces go over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset, tracing is off.
+    otel_exporter_otlp_endpoint: str | None = None
 
     # Media in our custody: in the service's MEDIA_DIR, or in a bucket of any S3-compatible store.
     media_store: Literal["local", "s3"] = "local"

@@ -10,7 +10,7 @@ import contextlib
 
 import structlog
 
-from aistudio_runtime import Database, get_logger
+from aistudio_runtime import Database, get_logger, tracing
 from aistudio_runtime.db import Listener, listen
 
 from .jobs import WAKEUP_CHANNEL, Job, Jobs
@@ -88,7 +88,10 @@ class JobScheduler:
                 await asyncio.sleep(1.0)
 
     async def _work(self, job: Job) -> None:
-        with structlog.contextvars.bound_contextvars(asset_id=str(job.asset_id), user_id=job.request.user_id):
+        with (
+            tracing.span("generator.work", traceparent=job.traceparent, asset_id=job.asset_id, provider=job.provider),
+            structlog.contextvars.bound_contextvars(asset_id=str(job.asset_id), user_id=job.request.user_id),
+        ):
             try:
                 await self._submitter.work(job)
             except Exception as exc:

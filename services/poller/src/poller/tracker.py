@@ -18,7 +18,7 @@ import structlog
 from aistudio_contracts import MediaType, StoredMedia
 from aistudio_providers import KieClient, MediaError, ProviderError
 from aistudio_providers.media import download_media_file
-from aistudio_runtime import Database, get_logger
+from aistudio_runtime import Database, get_logger, tracing
 from aistudio_runtime.db import Listener, listen
 from aistudio_runtime.mediastore import MediaStore, media_key
 
@@ -115,7 +115,10 @@ class Tracker:
 
     async def _check_guarded(self, task: TrackedTask) -> None:
         async with self._slots:
-            with structlog.contextvars.bound_contextvars(asset_id=str(task.asset_id), task_id=task.task_id):
+            with (
+                tracing.span("poller.check", traceparent=task.traceparent, asset_id=task.asset_id, check=task.checks),
+                structlog.contextvars.bound_contextvars(asset_id=str(task.asset_id), task_id=task.task_id),
+            ):
                 renewing = asyncio.create_task(self._renew_lease(task.asset_id))
                 try:
                     await self.check(task)
@@ -161,7 +164,8 @@ class Tracker:
             self._stats.task_finished(task.provider, status)
         decision = rules.after_status(task, status, datetime.now(UTC), policy)
         if isinstance(decision, TakeCustody):
-            after = await self._take_custody(task, decision.origin_url, policy)
+            with tracing.span("poller.download", asset_id=task.asset_id):  # download and store
+                after = await self._take_custody(task, decision.origin_url, policy)
             if after is None:
                 return
             decision = after

@@ -1,9 +1,10 @@
-"""What every HTTP request leaves behind: a request id, a metric and a log line, plus `/metrics`.
+"""What every HTTP request leaves behind: a request id, a span, a metric and a log line, plus `/metrics`.
 
 A pure ASGI middleware rather than FastAPI's `@app.middleware("http")`: that one buffers a streamed
 response, and the live event stream must flow. The route label is the matched route's template
 (`/api/ai/media/{asset_id}`), never the raw path, so ids and tokens neither explode the series
-nor reach the metrics.
+nor reach the metrics. The span continues a caller's W3C `traceparent`; a POST that starts a
+generation starts its trace here, and the outbox carries it on.
 """
 
 import re
@@ -14,9 +15,11 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 from fastapi.responses import Response
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
-from aistudio_runtime import metrics
+from aistudio_runtime import metrics, tracing
 from aistudio_runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -76,18 +79,33 @@ class RequestObservability:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                elapsed = time.perf_counter() - started
-                route = _route_template(scope)
-                method = str(scope.get("method", "?"))
-                HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_SECONDS.labels(method, route).observe(elapsed)
-                log.info(
-                    "http_request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 1)
-                )
+        method = str(scope.get("method", "?"))
+        incoming = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+        token = otel_context.attach(tracing.extract(incoming))
+        try:
+            with (
+                tracing.span(f"HTTP {method}", kind=SpanKind.SERVER, request_id=request_id) as span,
+                structlog.contextvars.bound_contextvars(request_id=request_id),
+            ):
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    elapsed = time.perf_counter() - started
+                    route = _route_template(scope)
+                    span.update_name(f"HTTP {method} {route}")
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+                    HTTP_SECONDS.labels(method, route).observe(elapsed)
+                    log.info(
+                        "http_request",
+                        method=method,
+                        route=route,
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 1),
+                    )
+        finally:
+            otel_context.detach(token)
 
 
 def _route_template(scope: Scope) -> str:

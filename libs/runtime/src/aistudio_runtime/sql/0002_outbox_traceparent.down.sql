@@ -1,0 +1,1 @@
+ALTER TABLE __SCHEMA__.outbox DROP COLUMN traceparent;

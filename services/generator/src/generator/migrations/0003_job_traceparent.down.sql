@@ -1,0 +1,1 @@
+ALTER TABLE generator.jobs DROP COLUMN traceparent;
