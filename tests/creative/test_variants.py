@@ -65,3 +65,25 @@ async def test_three_variants_with_two_units_left_are_refused_whole_even_when_ra
     two = await _batch(system, "fran", 2)
     assert two.status_code == 202
     assert (await system.usage("fran"))["remaining"] == 0
+
+
+async def test_four_4o_variants_are_one_kie_task_and_four_ready_assets(system: Creative) -> None:
+    response = await _batch(system, "olga", 4, provider="kie-4o-image")
+    assert response.status_code == 202, response.text
+    finished = await _all_finished(system, "olga", response.json()["assets"])
+    assert [asset["status"] for asset in finished] == ["ready"] * 4
+    assert len({asset["providerTaskId"] if "providerTaskId" in asset else None for asset in finished}) == 1
+    assert len({asset["resultUrl"] for asset in finished}) == 4
+    tasks = [task for task in await asyncio.to_thread(system.simulator.tasks) if "paper boat" in str(task["prompt"])]
+    assert len(tasks) == 1 and tasks[0]["nVariants"] == 4
+    assert (await system.usage("olga"))["used"] == 4
+
+
+async def test_three_4o_variants_are_a_task_of_four_with_the_spare_not_delivered(system: Creative) -> None:
+    response = await _batch(system, "olga", 3, provider="kie-4o-image")
+    assert response.status_code == 202, response.text
+    finished = await _all_finished(system, "olga", response.json()["assets"])
+    assert [asset["status"] for asset in finished] == ["ready"] * 3
+    tasks = [task for task in await asyncio.to_thread(system.simulator.tasks) if "paper boat" in str(task["prompt"])]
+    assert len(tasks) == 1 and tasks[0]["nVariants"] == 4
+    assert (await system.usage("olga"))["used"] == 3

@@ -285,20 +285,20 @@ class Catalog:
         async with self._once("task-started", event.event_id) as conn:
             if conn is None:
                 return False
-            row = await conn.fetchrow(
+            # A 4o batch's one task is every variant's task.
+            rows = await conn.fetch(
                 "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3,"
                 " model = COALESCE($5, model), updated_at = now()"
-                " WHERE id = $1 AND status = ANY($4::text[]) RETURNING id, user_id",
-                event.asset_id,
+                " WHERE id = ANY($1::uuid[]) AND status = ANY($4::text[]) RETURNING id, user_id",
+                event.variant_asset_ids or [event.asset_id],
                 event.task_id,
                 event.provider.value,
                 lifecycle.RECORD_TASK.from_values,
                 event.model,
             )
-            if row is None:
-                return False
-            await self.record_change(conn, row["user_id"], row["id"])
-            return True
+            for row in sorted(rows, key=lambda row: row["id"]):
+                await self.record_change(conn, row["user_id"], row["id"])
+            return bool(rows)
 
     async def complete(self, event: GenerationCompleted) -> lifecycle.Move | None:
         """Media is in our custody: the asset becomes ready (late, and then uncharged, if it had failed)."""

@@ -55,7 +55,7 @@ from .domain.job import (
     is_kie,
     next_step,
 )
-from .domain.models import ModelsByPlan
+from .domain.models import ModelsByPlan, variants_task_size
 from .jobs import Job, Jobs
 from .ratelimit import SubmitRateLimiter
 from .settings import GeneratorSettings
@@ -167,6 +167,7 @@ class Submitter:
                         request.reference_image_url,
                         callback,
                         model=self.models.model_for(job.provider, request.plan),
+                        n_variants=variants_task_size(len(request.variant_asset_ids or ())),
                     ),
                 )
             except ProviderError as error:
@@ -332,6 +333,7 @@ class Submitter:
             deadline_at=job.deadline_at,
             adopted=adopted,
             model=self.models.model_for(job.provider, request.plan),
+            variant_asset_ids=request.variant_asset_ids,
         )
 
     def _callback_url(self, asset_id: UUID) -> str:

@@ -73,6 +73,7 @@ def _task(row: asyncpg.Record) -> TrackedTask:
         deadline_at=row["deadline_at"],
         result_found_at=row["result_found_at"],
         traceparent=row["traceparent"],
+        variant_asset_ids=tuple(row["variant_asset_ids"] or ()),
     )
 
 
@@ -95,10 +96,10 @@ class Tasks:
             )
             inserted = await conn.fetchval(
                 "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
-                " next_check_at, deadline_at, state, outcome, finished_at, traceparent)"
+                " next_check_at, deadline_at, state, outcome, finished_at, traceparent, variant_asset_ids)"
                 " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8,"
                 "  CASE WHEN $9 THEN 'done' ELSE 'pending' END, CASE WHEN $9 THEN $10 END,"
-                "  CASE WHEN $9 THEN clock_timestamp() END, $11)"
+                "  CASE WHEN $9 THEN clock_timestamp() END, $11, $12)"
                 " ON CONFLICT (asset_id) DO NOTHING RETURNING true",
                 event.asset_id,
                 event.user_id,
@@ -111,6 +112,7 @@ class Tasks:
                 bool(cancelled),
                 Outcome.CANCELLED.value,
                 tracing.current_traceparent(),  # the TaskStarted's trace: every check continues it
+                event.variant_asset_ids,
             )
         if inserted and not cancelled:
             await self.wake()
@@ -175,7 +177,7 @@ class Tasks:
             "   AND NOT (asset_id = ANY($4::uuid[]))"
             "   ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
             " RETURNING asset_id, user_id, provider, media_type, prompt, task_id, checks, consecutive_errors,"
-            " deadline_at, result_found_at, traceparent",
+            " deadline_at, result_found_at, traceparent, variant_asset_ids",
             limit,
             lease_seconds,
             owner,
@@ -223,7 +225,7 @@ class Tasks:
         )
         return bool(updated)
 
-    async def finish(self, asset_id: UUID, outcome: Outcome, event: Event) -> bool:
+    async def finish(self, asset_id: UUID, outcome: Outcome, *events: Event) -> bool:
         """The task's one outcome and its event, in one transaction; False if it had ended already."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             done = await conn.fetchrow(
@@ -235,7 +237,7 @@ class Tasks:
             )
             if done is None:
                 return False
-            await enqueue(conn, SCHEMA, event)
+            await enqueue(conn, SCHEMA, *events)  # one per asset the task delivers to
         metrics.TASKS_FINISHED.labels(done["provider"], outcome.value).inc()
         metrics.CHECKS_PER_TASK.labels(done["provider"]).observe(done["checks"])
         return True

@@ -165,29 +165,44 @@ class Tracker:
         decision = rules.after_status(task, status, datetime.now(UTC), policy)
         if isinstance(decision, TakeCustody):
             with tracing.span("poller.download", asset_id=task.asset_id):  # download and store
-                after = await self._take_custody(task, decision.origin_url, policy)
+                after = await self._take_custody(task, decision, policy)
             if after is None:
                 return
             decision = after
         await self._apply(task, decision)
 
-    async def _take_custody(self, task: TrackedTask, origin: str, policy: Policy) -> Decision | None:
-        """Download the result and put it in our store, then complete the task (None). If that
-        fails, what the rules say about it: retry within the custody grace, or a lost result.
-        A database error while completing propagates: the lease running out retries the check."""
+    async def _take_custody(self, task: TrackedTask, custody: TakeCustody, policy: Policy) -> Decision | None:
+        """Download each result and put it in our store, then complete the task (None): one
+        GenerationCompleted per asset, in the same transaction. If a download or the store fails,
+        what the rules say about it: retry within the custody grace (every result again), or a
+        lost result. A database error while completing propagates: the lease running out retries."""
+        origins = custody.origin_urls or (custody.origin_url,)
+        events = []
+        for asset_id, origin in zip(task.asset_ids, origins, strict=False):
+            kept = await self._keep(task, asset_id, origin, policy)
+            if not isinstance(kept, StoredMedia):
+                return kept
+            events.append(rules.completed(task, kept, asset_id))
+        if await self._tasks.finish(task.asset_id, Outcome.COMPLETED, *events):
+            late = datetime.now(UTC) >= task.deadline_at
+            size = sum(event.media.size_bytes for event in events)
+            log.info("generation_completed", checks=task.checks, size=size, after_deadline=late, assets=len(events))
+        return None
+
+    async def _keep(self, task: TrackedTask, asset_id: UUID, origin: str, policy: Policy) -> StoredMedia | Decision:
         limit = self._settings.video_max_bytes if task.media_type is MediaType.VIDEO else self._settings.image_max_bytes
         try:
             async with download_media_file(
                 self._http(), origin, max_bytes=limit, allowed_types=ALLOWED[task.media_type]
             ) as downloaded:
                 now = datetime.now(UTC)
-                key = media_key(task.asset_id, downloaded.content_type, year=now.year, month=now.month)
+                key = media_key(asset_id, downloaded.content_type, year=now.year, month=now.month)
                 try:
                     await self._media.put_file(key, downloaded.path, downloaded.content_type, sha256=downloaded.sha256)
                 except Exception as exc:  # any store: local disk, S3 over HTTP
                     log.warning("media_store_failed", error=repr(exc))
                     return rules.after_custody_error(task, f"store: {exc!r}"[:500], datetime.now(UTC), policy)
-                media = StoredMedia(
+                return StoredMedia(
                     storage_key=key,
                     content_type=downloaded.content_type,
                     size_bytes=downloaded.size,
@@ -197,15 +212,10 @@ class Tracker:
         except MediaError as error:
             log.warning("result_download_failed", error=str(error), origin=origin, retryable=error.retryable)
             return rules.after_download_error(task, str(error), error.retryable, datetime.now(UTC), policy)
-        completed = rules.completed(task, media)
-        if await self._tasks.finish(task.asset_id, Outcome.COMPLETED, completed):
-            late = datetime.now(UTC) >= task.deadline_at
-            log.info("generation_completed", checks=task.checks, size=media.size_bytes, after_deadline=late)
-        return None
 
     async def _apply(self, task: TrackedTask, decision: Decision) -> None:
         if isinstance(decision, Finish):
-            if await self._tasks.finish(task.asset_id, decision.outcome, rules.failed(task, decision)):
+            if await self._tasks.finish(task.asset_id, decision.outcome, *rules.failed_all(task, decision)):
                 log.warning("generation_failed", reason=decision.reason, outcome=decision.outcome, checks=task.checks)
         elif isinstance(decision, CheckAgain):
             await self._tasks.check_again(task.asset_id, self.owner, decision)

@@ -30,6 +30,7 @@ def task_view(state: SimulatorState, task: Task) -> dict[str, Any]:
         "model": task.model.value,
         # The model named in the submit's body (Veo3's veo3 / veo3_fast, Flux's pro / max), if any.
         "requestedModel": task.params.get("model"),
+        "nVariants": task.params.get("nVariants"),
         "prompt": task.prompt,
         "aspectRatio": task.aspect_ratio,
         "callbackUrl": task.callback_url,

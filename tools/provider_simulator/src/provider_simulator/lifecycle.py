@@ -94,11 +94,17 @@ async def _succeed(state: SimulatorState, task: Task, *, with_urls: bool) -> Non
         return
     output_format = str(task.params.get("outputFormat") or "jpeg") if task.model is KieModel.FLUX_KONTEXT else "png"
     content_type = "image/jpeg" if output_format in ("jpeg", "jpg") else "image/png"
-    image = await asyncio.to_thread(
-        render_image, strip_markers(task.prompt), task.aspect_ratio, output_format, _MODEL_LABELS[task.model]
-    )
-    stored = state.files.put(image, content_type, config.file_ttl_seconds)
-    task.result_urls = [f"{base}/files/{stored.name}"]
+    # 4o Image makes nVariants (1, 2 or 4) images in one task, each drawn apart.
+    variants = task.params.get("nVariants") if task.model is KieModel.GPT4O_IMAGE else 1
+    count = variants if variants in (1, 2, 4) else 1
+    task.result_urls = []
+    for index in range(count):
+        label = _MODEL_LABELS[task.model] + (f" #{index + 1}" if count > 1 else "")
+        image = await asyncio.to_thread(
+            render_image, strip_markers(task.prompt), task.aspect_ratio, output_format, label
+        )
+        stored = state.files.put(image, content_type, config.file_ttl_seconds)
+        task.result_urls.append(f"{base}/files/{stored.name}")
     if task.model is KieModel.FLUX_KONTEXT:
         origin = state.files.put(image, content_type, config.origin_file_ttl_seconds)
         task.origin_urls = [f"{base}/files/{origin.name}"]

@@ -44,7 +44,7 @@ def submit_body(provider: Provider, request: KieSubmit) -> dict[str, Any]:
         if request.reference_image_url:
             body["imageUrls"] = [request.reference_image_url]
     elif provider is Provider.KIE_4O_IMAGE:
-        body = {"prompt": request.prompt, "size": request.aspect_ratio, "nVariants": 1}
+        body = {"prompt": request.prompt, "size": request.aspect_ratio, "nVariants": request.n_variants}
         if request.reference_image_url:
             body["filesUrl"] = [request.reference_image_url]
     elif provider is Provider.KIE_FLUX_KONTEXT:

@@ -17,6 +17,8 @@ class KieSubmit:
     callback_url: str | None = None
     # The model to ask for (Veo3 and Flux offer several; 4o Image has one): None means our default.
     model: str | None = None
+    # 4o Image only: how many images one task makes (KIE accepts 1, 2 or 4).
+    n_variants: int = 1
 
 
 class TaskState(StrEnum):

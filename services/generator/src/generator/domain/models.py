@@ -24,3 +24,12 @@ class ModelsByPlan:
         if provider is Provider.KIE_FLUX_KONTEXT:
             return self.flux_pro if pro else self.flux_free
         return None
+
+
+def variants_task_size(variants: int) -> int:
+    """How many images to ask 4o Image for, for a batch of `variants` (KIE accepts 1, 2 or 4):
+    three are made as a task of four, and the fourth image is a spare that is not delivered. One
+    paid task is cheaper and simpler than two (2 + 1), and every variant then shares its fate."""
+    if variants <= 1:
+        return 1
+    return 2 if variants == 2 else 4

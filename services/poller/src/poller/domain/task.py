@@ -99,6 +99,13 @@ class TrackedTask:
     result_found_at: datetime | None = None
     # The trace of the generation (W3C traceparent), continued by each check; the rules ignore it.
     traceparent: str | None = None
+    # A 4o task making several variants: result i belongs to asset i (empty: one asset).
+    variant_asset_ids: tuple[UUID, ...] = ()
+
+    @property
+    def asset_ids(self) -> tuple[UUID, ...]:
+        """Every asset this task delivers to, in result order."""
+        return self.variant_asset_ids or (self.asset_id,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,9 @@ class CheckAgain:
 @dataclass(frozen=True, slots=True)
 class TakeCustody:
     origin_url: str
+    # Every result to keep, one per asset of the task (the first is origin_url); a spare beyond
+    # the assets (a task of four for three variants) is not kept.
+    origin_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,11 @@ def custody_deadline(task: TrackedTask, policy: Policy) -> datetime:
 def after_status(task: TrackedTask, status: TaskStatus, now: datetime, policy: Policy) -> Decision:
     """What the provider's answer means. A result made in time or late is taken: the user gets it."""
     if status.state is TaskState.SUCCEEDED:
-        return TakeCustody(status.result_urls[0]) if status.result_urls else LOST
+        wanted = len(task.asset_ids)
+        if len(status.result_urls) < wanted:
+            return LOST
+        variants = tuple(status.result_urls[:wanted]) if task.variant_asset_ids else ()
+        return TakeCustody(status.result_urls[0], variants)
     if status.state is TaskState.FAILED:
         failure = status.failure
         if failure is None:
@@ -185,10 +199,12 @@ def first_check_in(scheduled: float, *, adopted: bool, early_callback: bool) -> 
     return 0.0 if adopted or early_callback else scheduled
 
 
-def completed(task: TrackedTask, media: StoredMedia) -> GenerationCompleted:
+def completed(task: TrackedTask, media: StoredMedia, asset_id: UUID | None = None) -> GenerationCompleted:
+    """The asset's media is ours (`asset_id`: which variant of the task, the first by default)."""
+    asset_id = asset_id or task.asset_id
     return GenerationCompleted(
-        correlation_id=task.asset_id,
-        asset_id=task.asset_id,
+        correlation_id=asset_id,
+        asset_id=asset_id,
         user_id=task.user_id,
         provider=task.provider,
         media_type=task.media_type,
@@ -198,10 +214,16 @@ def completed(task: TrackedTask, media: StoredMedia) -> GenerationCompleted:
     )
 
 
-def failed(task: TrackedTask, finish: Finish) -> GenerationFailed:
+def failed_all(task: TrackedTask, finish: Finish) -> list[GenerationFailed]:
+    """A task that ends without media fails every asset it was making."""
+    return [failed(task, finish, asset_id) for asset_id in task.asset_ids]
+
+
+def failed(task: TrackedTask, finish: Finish, asset_id: UUID | None = None) -> GenerationFailed:
+    asset_id = asset_id or task.asset_id
     return GenerationFailed(
-        correlation_id=task.asset_id,
-        asset_id=task.asset_id,
+        correlation_id=asset_id,
+        asset_id=asset_id,
         user_id=task.user_id,
         provider=task.provider,
         reason=finish.reason,

@@ -1,0 +1,1 @@
+ALTER TABLE poller.tasks DROP COLUMN variant_asset_ids;
