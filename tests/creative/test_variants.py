@@ -3,6 +3,7 @@ asset settled on its own; 4o Image makes them in one paid task."""
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -72,7 +73,11 @@ async def test_four_4o_variants_are_one_kie_task_and_four_ready_assets(system: C
     assert response.status_code == 202, response.text
     finished = await _all_finished(system, "olga", response.json()["assets"])
     assert [asset["status"] for asset in finished] == ["ready"] * 4
-    assert len({asset["providerTaskId"] if "providerTaskId" in asset else None for asset in finished}) == 1
+    task_ids = await system.row(
+        "SELECT array_agg(DISTINCT provider_task_id) AS ids FROM gateway.media_assets WHERE batch_id = $1",
+        UUID(response.json()["batchId"]),
+    )
+    assert task_ids is not None and len(task_ids["ids"]) == 1
     assert len({asset["resultUrl"] for asset in finished}) == 4
     tasks = [task for task in await asyncio.to_thread(system.simulator.tasks) if "paper boat" in str(task["prompt"])]
     assert len(tasks) == 1 and tasks[0]["nVariants"] == 4
