@@ -9,6 +9,7 @@ from gateway.settings import GatewaySettings
 from generator.settings import GeneratorSettings
 from poller.settings import PollerSettings
 from provider_simulator.config import SimulatorConfig
+from publisher.settings import PublisherSettings
 from usage.settings import UsageSettings
 
 SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
@@ -17,6 +18,7 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "poller": PollerSettings,
     "usage": UsageSettings,
     "captioner": CaptionerSettings,
+    "publisher": PublisherSettings,
     "simulator": SimulatorConfig,
 }
 

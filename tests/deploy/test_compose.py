@@ -11,7 +11,7 @@ import yaml
 from .settings_names import SERVICE_SETTINGS, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
 # What the images and infrastructure read themselves, not our settings classes.
 NOT_OURS = {"nats", "nats-2", "nats-3", "postgres"}
 
@@ -95,10 +95,10 @@ def test_with_no_env_file_the_defaults_are_the_zero_config_system(compose: dict[
         assert spec["env_file"] == [{"path": ".env", "required": False}], name
         env = spec["environment"]
         assert env["ENVIRONMENT"] == "${ENVIRONMENT:-development}"
-        for key in ("KIE", "GEMINI", "OPENAI"):
+        for key in ("KIE", "GEMINI", "OPENAI", "LATE"):
             if f"{key}_BASE_URL" in env_names(SERVICE_SETTINGS[name]):
                 assert env[f"{key}_BASE_URL"].startswith(f"${{{key}_BASE_URL:-http://simulator:8900"), (name, key)
-        for secret in ("AUTH_JWT_SECRET", "MEDIA_SIGNING_KEY", "CALLBACK_SIGNING_KEY"):
+        for secret in ("AUTH_JWT_SECRET", "MEDIA_SIGNING_KEY", "CALLBACK_SIGNING_KEY", "LATE_WEBHOOK_SECRET"):
             if secret in env_names(SERVICE_SETTINGS[name]):
                 # A development default that production refuses (it says change-me).
                 assert "change-me" in env[secret], (name, secret)

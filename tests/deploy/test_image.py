@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements" / "services.txt"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 IMAGE_MEMBERS = ["libs/contracts", "libs/runtime", "libs/providers"]
-SOURCES = [f"services/{s}" for s in ("gateway", "generator", "poller", "usage", "captioner")]
+SOURCES = [f"services/{s}" for s in ("gateway", "generator", "poller", "usage", "captioner", "publisher")]
 SOURCES.append("tools/provider_simulator")
 
 

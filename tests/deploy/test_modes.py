@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from .settings_names import SERVICE_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
-# Services holding a signing key of ours: the ones a weak default would make unsafe.
-WITH_SECRETS = ("gateway", "generator")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
+# Services holding a signing key of ours (Late's webhook secret included): the ones a weak default
+# would make unsafe.
+WITH_SECRETS = ("gateway", "generator", "publisher")
 _DEFAULTED = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -68,7 +69,10 @@ def test_compose_in_production_starts_once_the_secrets_are_strong(
     strong = "s" * 48
     shell = {
         "ENVIRONMENT": "production",
-        **{key: strong for key in ("AUTH_JWT_SECRET", "MEDIA_SIGNING_KEY", "CALLBACK_SIGNING_KEY")},
+        **{
+            key: strong
+            for key in ("AUTH_JWT_SECRET", "MEDIA_SIGNING_KEY", "CALLBACK_SIGNING_KEY", "LATE_WEBHOOK_SECRET")
+        },
     }
     assert start(service, compose_environment(service, shell), monkeypatch).environment == "production"
 
