@@ -21,6 +21,7 @@ WORKER_CONSUMERS = {
     "poller": "poller-task-started",
     "usage": "usage-generation-settled",
     "captioner": "captioner-generation-completed",
+    "publisher": "publisher-post-requested",
 }
 
 
