@@ -19,11 +19,11 @@ from typing import Any
 
 from .common import log, rounded
 from .report import write_report
-from .scenarios import overhead, ratelimit, readiness, scale, throughput
+from .scenarios import fairness, overhead, ratelimit, readiness, scale, throughput
 from .system import REPO_ROOT, System, install_signal_handlers, new_work_dir
 
 # Overhead first, on a quiet system: right after the throughput levels the pipeline is still settling.
-SCENARIOS = ("overhead", "throughput", "readiness", "ratelimit", "scale")
+SCENARIOS = ("overhead", "throughput", "readiness", "ratelimit", "fairness", "scale")
 
 
 def _arguments() -> argparse.Namespace:
@@ -77,6 +77,8 @@ async def _run(name: str, system: System, quick: bool) -> dict[str, Any]:
         return await readiness.run(system)
     if name == "ratelimit":
         return await ratelimit.run(system, count=25 if quick else 60)
+    if name == "fairness":
+        return await fairness.run(system, backlog=60 if quick else 200)
     if name == "scale":
         if quick:
             return await scale.run(

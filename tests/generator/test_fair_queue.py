@@ -69,11 +69,13 @@ async def _enqueue(jobs: Jobs, request: GenerationRequested) -> None:
 
 
 async def _serve(jobs: Jobs, count: int) -> list[str]:
-    """Claim KIE work `count` times one job at a time, as the limiter would let it out: whose jobs."""
+    """Claim and start KIE work `count` times one job at a time, as the limiter would let it out:
+    whose jobs were sent."""
     served: list[str] = []
     for _ in range(count):
         claimed = await jobs.claim_due(1, 30.0, kie_slots=1)
         assert len(claimed) == 1
+        assert await jobs.start(claimed[0], claimed[0].provider)
         served.append(claimed[0].request.user_id)
     return served
 
@@ -102,6 +104,17 @@ async def test_a_new_users_job_is_served_before_an_earlier_users_backlog(jobs: J
     assert await _serve(jobs, 5) == ["heavy"] * 5
     await _enqueue(jobs, _request("light", 0))
     assert "light" in await _serve(jobs, 2)
+
+
+async def test_a_claim_that_finds_no_slot_does_not_push_newcomers_back(jobs: Jobs) -> None:
+    for n in range(30):
+        await _enqueue(jobs, _request("heavy", n))
+    await _serve(jobs, 2)
+    # Claimed on a stale count of free slots, then put back unsent: the clock must not move past them.
+    for job in await jobs.claim_due(10, 30.0, kie_slots=10):
+        await jobs.postpone(job, datetime.now(UTC))
+    await _enqueue(jobs, _request("light", 0))
+    assert (await _serve(jobs, 2)).index("light") <= 1
 
 
 async def test_a_pro_user_gets_twice_a_free_users_share_and_the_free_user_never_starves(jobs: Jobs) -> None:

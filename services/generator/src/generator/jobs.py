@@ -51,18 +51,14 @@ _CLAIM_OTHERS = (
     "   ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
     f" RETURNING {_COLUMNS}"
 )
-# Waiting KIE jobs, smallest fair tag first, and the queue's clock moved to the largest tag served:
-# one statement, so replicas that claim at once each take other jobs and the clock only grows.
+# Waiting KIE jobs, smallest fair tag first: one statement, so replicas that claim at once each
+# take other jobs.
 _CLAIM_KIE_FAIRLY = (
-    "WITH picked AS (SELECT asset_id FROM generator.jobs"
+    "UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2), state = 'claimed'"
+    " WHERE asset_id IN (SELECT asset_id FROM generator.jobs"
     "   WHERE state = 'waiting' AND provider = ANY($3::text[]) AND due_at <= clock_timestamp()"
-    "   AND request IS NOT NULL ORDER BY fair_tag, due_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
-    " claimed AS (UPDATE generator.jobs SET lease_until = clock_timestamp() + make_interval(secs => $2),"
-    f"   state = 'claimed' WHERE asset_id IN (SELECT asset_id FROM picked) RETURNING fair_tag, {_COLUMNS}),"
-    " clock AS (UPDATE generator.fair_clock SET virtual_time = GREATEST(virtual_time, claimed_max.tag)"
-    "   FROM (SELECT max(fair_tag) AS tag FROM claimed) AS claimed_max"
-    "   WHERE queue = 'kie' AND claimed_max.tag IS NOT NULL)"
-    f" SELECT {_COLUMNS} FROM claimed"
+    "   AND request IS NOT NULL ORDER BY fair_tag, due_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    f" RETURNING {_COLUMNS}"
 )
 
 
@@ -204,11 +200,16 @@ class Jobs:
 
     async def start(self, job: Job, provider: Provider, waste: dict[str, Any] | None = None) -> bool:
         """Committed before the paid request leaves: from here on, a crash leaves the job in doubt."""
+        # A KIE request about to leave moves the fair queue's clock to its tag: the clock counts what
+        # was sent, not what was claimed (a claim that finds no slot after all goes back unsent).
         started = await self._pool.fetchval(
-            "UPDATE generator.jobs SET state = 'submitting', provider = $2, submit_started_at = clock_timestamp(),"
-            " gemini_calls = gemini_calls + CASE WHEN $3 THEN 1 ELSE 0 END,"
-            " wasted = CASE WHEN $4::jsonb IS NULL THEN wasted ELSE wasted || $4::jsonb END"
-            " WHERE asset_id = $1 AND state = ANY($5::text[]) RETURNING true",
+            "WITH started AS (UPDATE generator.jobs SET state = 'submitting', provider = $2,"
+            "   submit_started_at = clock_timestamp(), gemini_calls = gemini_calls + CASE WHEN $3 THEN 1 ELSE 0 END,"
+            "   wasted = CASE WHEN $4::jsonb IS NULL THEN wasted ELSE wasted || $4::jsonb END"
+            "   WHERE asset_id = $1 AND state = ANY($5::text[]) RETURNING fair_tag),"
+            " clock AS (UPDATE generator.fair_clock SET virtual_time = GREATEST(virtual_time, started.fair_tag)"
+            "   FROM started WHERE queue = 'kie' AND NOT $3 AND virtual_time < started.fair_tag)"
+            " SELECT true FROM started",
             job.asset_id,
             provider.value,
             not is_kie(provider),
