@@ -4,6 +4,7 @@ The verdict states what the system did, not what we hoped: each broken invariant
 its figures, and the report line is written whether the scenario passed or not.
 """
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,14 @@ RECOVERY_MARGIN_SECONDS = 5.0
 # The fault waits for work in flight (see Fault.busy), but no longer than this.
 BUSY_WAIT_SECONDS = 30.0
 USAGE_SETTLE_SECONDS = 30.0
+# kill-publisher: this many posts of ready burst assets, each published by Late inside its create for
+# this long, so that the publisher dies holding creates whose answers it never reads.
+POSTS = 3
+POST_PUBLISH_SECONDS = 6
+POST_ACCOUNT = "acc_facebook"  # the simulator's; no Instagram aspect rules on whatever the burst made
+# A create left open by the kill waits out its lease (POST_LEASE_SECONDS) before it is resolved.
+POST_SETTLE_SECONDS = 180.0
+POST_FINAL = {"published", "partial", "failed", "cancelled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +45,7 @@ class Progress:
 
     stats: dict[str, Any]
     accepted: int
+    late_publishing: int = 0  # posts Late is publishing inside an open create (read for posting faults only)
 
     @property
     def unsent(self) -> int:
@@ -57,6 +67,10 @@ def _captioner_busy(p: Progress) -> bool:
     return int(p.stats["openaiRequests"]) >= 1
 
 
+def _publisher_busy(p: Progress) -> bool:
+    return p.late_publishing >= 1
+
+
 def _burst_under_way(p: Progress) -> bool:
     # Requests are being reserved and stored, and jobs are on their way to the providers.
     return p.accepted >= 3 and int(p.stats["submissions"]) + int(p.stats["geminiRequests"]) >= 1
@@ -73,6 +87,8 @@ class Fault:
     # Fast enough that the KIE jobs outrun KIE's 20 per 10 s and queue in the generator, long
     # enough that requests still come once the faulted component is back.
     burst_seconds: float = 10.0
+    # Posts made of the burst's ready assets while it runs (a posting fault's work in hand).
+    posts: int = 0
 
 
 FAULTS = {
@@ -84,6 +100,7 @@ FAULTS = {
         Fault("kill-poller", "poller", False, _poller_busy),
         Fault("kill-usage", "usage", True, _burst_under_way),
         Fault("kill-captioner", "captioner", False, _captioner_busy),
+        Fault("kill-publisher", "publisher", False, _publisher_busy, posts=POSTS),
         Fault("kill-nats", "nats", True, _burst_under_way),
         Fault("restart-postgres", "postgres", True, _burst_under_way),
     )
@@ -134,34 +151,98 @@ class Simulator:
     def submissions(self) -> list[dict[str, Any]]:
         return list(self._http.get("/_admin/submissions").raise_for_status().json())
 
+    def late_posts(self) -> list[dict[str, Any]]:
+        return list(self._http.get("/_admin/late/posts").raise_for_status().json())
+
     def close(self) -> None:
         self._http.close()
+
+
+@dataclass
+class Posted:
+    user: str
+    post_id: str
+
+
+class Poster:
+    """Posts `count` ready assets of the burst, one post each, as soon as that many are ready, from
+    its own thread and client; every exchange goes into the scenario's journal."""
+
+    def __init__(self, url: str, journal: Journal, count: int, scenario: str) -> None:
+        self.gateway = Gateway(url, journal)
+        self.count = count
+        self.scenario = scenario
+        self.posted: list[Posted] = []
+        self.refused: Counter[str] = Counter()
+        self._thread = threading.Thread(target=self._run, name="chaos-poster", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join(BUSY_WAIT_SECONDS + 120)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS + 60
+        ready: list[tuple[str, str]] = []
+        while len(ready) < self.count and time.monotonic() < deadline:
+            ready = [
+                (user, str(a["id"]))
+                for user in PRO_USERS
+                for a in self.gateway.gallery(user) or []
+                if a["status"] == "ready" and a["type"] == "image"
+            ]
+            time.sleep(0.2)
+        for n, (user, asset_id) in enumerate(ready[: self.count]):
+            # Unique content: Late's 24-hour content dedup must not merge two of our requests.
+            caption = f"chaos {self.scenario} post {n} [sim:publish_seconds={POST_PUBLISH_SECONDS}]"
+            body = {"accountIds": [POST_ACCOUNT], "caption": caption}
+            response = self.gateway.request("POST", f"/api/ai/media/{asset_id}/posts", user, json=body)
+            if response is not None and response.status_code == 202:
+                self.posted.append(Posted(user, str(response.json()["post"]["id"])))
+            else:
+                self.refused[str(response.status_code) if response is not None else "no answer"] += 1
+
+    def close(self) -> None:
+        self.gateway.close()
 
 
 def run_scenario(system: ChaosSystem, fault: Fault) -> Result:
     journal = Journal()
     gateway = Gateway(system.gateway_url, journal)
     simulator = Simulator(system.simulator_url)
+    poster = Poster(system.gateway_url, journal, fault.posts, fault.name) if fault.posts else None
     try:
-        return _run(system, fault, gateway, simulator, journal)
+        return _run(system, fault, gateway, simulator, journal, poster)
     finally:
         gateway.close()
         simulator.close()
+        if poster is not None:
+            poster.close()
 
 
-def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulator, journal: Journal) -> Result:
+def _run(
+    system: ChaosSystem,
+    fault: Fault,
+    gateway: Gateway,
+    simulator: Simulator,
+    journal: Journal,
+    poster: Poster | None,
+) -> Result:
     result = Result(fault.name)
     for user in PRO_USERS:
         gateway.set_plan(user, "pro")
     jobs = plan_burst(fault.name, PRO_USERS, FREE_USER, JOBS_PER_PROVIDER, FREE_REQUESTS)
     burst = Burst(system.gateway_url, jobs, fault.burst_seconds, journal)
     burst.start()
+    if poster is not None:
+        poster.start()
 
     # Mid-burst and mid-work: a quarter of the requests out, and the target holding some of the work.
     while burst.sent < len(jobs) // 4:
         time.sleep(0.05)
     busy_until = time.monotonic() + BUSY_WAIT_SECONDS
-    while not fault.busy(Progress(simulator.stats(), burst.accepted())):
+    while not fault.busy(_progress(simulator, burst, poster)):
         if time.monotonic() > busy_until:
             result.busy_at_fault = False
             break
@@ -179,6 +260,8 @@ def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulat
         return result
     window = (fault_at, recovered_at + RECOVERY_MARGIN_SECONDS)
     burst.join()
+    if poster is not None:
+        poster.join()
 
     outcomes = burst.outcomes
     accepted = [o for o in outcomes if o.status == 202 and o.asset_id]
@@ -200,6 +283,8 @@ def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulat
     _check_free_user(result, gateway, accepted, assets)
     _check_media(result, gateway, assets)
     _check_provider(result, simulator, jobs)
+    if poster is not None:
+        _check_posts(result, gateway, simulator, poster)
     _check_answers(result, fault, journal.snapshot(), window)
     dead = system.dead()
     if dead:
@@ -210,6 +295,18 @@ def _run(system: ChaosSystem, fault: Fault, gateway: Gateway, simulator: Simulat
             f" within {BUSY_WAIT_SECONDS:.0f} s): the scenario did not test what it names"
         )
     return result
+
+
+def _progress(simulator: Simulator, burst: Burst, poster: Poster | None) -> Progress:
+    publishing = 0
+    if poster is not None:
+        ours = {p.post_id for p in poster.posted}
+        publishing = sum(
+            1
+            for post in simulator.late_posts()
+            if post["status"] == "publishing" and (post.get("metadata") or {}).get("postId") in ours
+        )
+    return Progress(simulator.stats(), burst.accepted(), publishing)
 
 
 def _inject(system: ChaosSystem, fault: Fault) -> None:
@@ -333,6 +430,30 @@ def _check_provider(result: Result, simulator: Simulator, jobs: list[Any]) -> No
         result.violations.append(f"{len(twice)} job(s) submitted to KIE more than once: {list(twice.items())[:3]}")
     if result.rate_limited:
         result.violations.append(f"KIE answered 429 {result.rate_limited} time(s)")
+
+
+def _check_posts(result: Result, gateway: Gateway, simulator: Simulator, poster: Poster) -> None:
+    """Every post request accepted, published in the end, and exactly one Late post for each."""
+    if len(poster.posted) < poster.count:
+        missing = poster.count - len(poster.posted)
+        result.violations.append(f"{missing} of {poster.count} post request(s) not accepted: {dict(poster.refused)}")
+    final: dict[str, str] = {}
+    deadline = time.monotonic() + POST_SETTLE_SECONDS
+    while len(final) < len(poster.posted) and time.monotonic() < deadline:
+        for posted in poster.posted:
+            response = gateway.request("GET", f"/api/posts/{posted.post_id}", posted.user)
+            if response is not None and response.status_code == 200:
+                status = str(response.json()["post"]["status"])
+                if status in POST_FINAL:
+                    final[posted.post_id] = status
+        time.sleep(1.0)
+    ended = Counter(final.get(p.post_id, "unfinished") for p in poster.posted)
+    if ended != Counter({"published": len(poster.posted)}):
+        result.violations.append(f"posts did not all end published: {dict(ended)}")
+    at_late = Counter(str((post.get("metadata") or {}).get("postId")) for post in simulator.late_posts())
+    wrong = {p.post_id: at_late[p.post_id] for p in poster.posted if at_late[p.post_id] != 1}
+    if wrong:
+        result.violations.append(f"post request(s) without exactly one Late post (post id: Late posts): {wrong}")
 
 
 def _check_answers(result: Result, fault: Fault, exchanges: list[Exchange], window: tuple[float, float]) -> None:

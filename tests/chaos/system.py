@@ -1,5 +1,5 @@
 """The whole system for one chaos scenario: its own NATS and Postgres, the provider simulator and
-the five services, each a separate process on free ports, all under one directory.
+the six services, each a separate process on free ports, all under one directory.
 
 A scenario kills or stops one of them, so nothing here is shared with the rest of the suite: the
 session's Postgres and NATS (tests/support/infra.py) must never see a fault meant for this one.
@@ -26,7 +26,7 @@ from aistudio_runtime.migrations import upgrade
 
 from ..support.services import TEST_JWT_SECRET
 
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
 
 # The clock of the whole system during a scenario. Every job must end well inside the deadline
 # when nothing is wrong (the slowest, Veo3, takes 3 s here); a job the system loses is failed by
@@ -44,6 +44,7 @@ ACK_WAIT_SECONDS = 15.0
 
 CALLBACK_SIGNING_KEY = "chaos-callback-signing-key-0123456789"
 MEDIA_SIGNING_KEY = "chaos-media-signing-key-0123456789"
+LATE_WEBHOOK_SECRET = "chaos-late-webhook-secret-0123456789"
 
 try:  # looked up before any fork: the child only calls it
     _PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
@@ -129,6 +130,10 @@ class ChaosSystem:
             "GEMINI_BASE_URL": sim,
             "OPENAI_API_KEY": "simulated",
             "OPENAI_BASE_URL": f"{sim}/v1",
+            # The simulator's Late, its webhooks signed with the secret the publisher registers.
+            "LATE_API_KEY": "simulated",
+            "LATE_BASE_URL": f"{sim}/late/api/v1",
+            "LATE_WEBHOOK_SECRET": LATE_WEBHOOK_SECRET,
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "console",
             "ACK_WAIT_SECONDS": str(ACK_WAIT_SECONDS),
@@ -136,6 +141,8 @@ class ChaosSystem:
             "POLL_INTERVAL_SECONDS": "1",
             # Scaled with the deadline (production: 120 s of 1200 s); results here are kilobytes.
             "CHECK_LEASE_SECONDS": "10",
+            # The same for a claimed post: a create a killed publisher left open is resolved this soon.
+            "POST_LEASE_SECONDS": "10",
             "GENERATION_TIMEOUT_SECONDS": str(GENERATION_TIMEOUT_SECONDS),
             "STUCK_ASSET_GRACE_SECONDS": str(STUCK_ASSET_GRACE_SECONDS),
             "RESERVATION_GRACE_SECONDS": str(RESERVATION_GRACE_SECONDS),
