@@ -69,6 +69,11 @@ async def test_every_service_serves_the_families_after_a_generation(services: Se
     asset = await services.wait_settled("metrics-user", asset_id)
     assert asset["status"] == "ready", asset
 
+    async def counted() -> bool:  # the catalog's settlement metrics are counted just after the move
+        gateway = await scrape(services.scrape_urls["gateway"])
+        return value(gateway, "aistudio_generation_time_to_ready_seconds_count", provider="kie-4o-image") >= 1
+
+    await services.wait_for("the settlement counted", counted)
     scraped = {name: await scrape(url) for name, url in services.scrape_urls.items()}
     for name, families in scraped.items():
         missing = (SHARED | OWN[name]) - families.keys()

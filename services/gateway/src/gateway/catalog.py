@@ -101,6 +101,13 @@ class Catalog:
             f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE id = $1 AND user_id = $2", asset_id, user_id
         )
 
+    async def acceptance(self, asset_ids: list[UUID]) -> list[asyncpg.Record]:
+        """When each asset was accepted, its provider and type (for the settlement metrics)."""
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            "SELECT id, provider, type, created_at FROM gateway.media_assets WHERE id = ANY($1::uuid[])", asset_ids
+        )
+        return rows
+
     async def find_by_idempotency_key(self, user_id: str, key: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
             f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE user_id = $1 AND idempotency_key = $2",

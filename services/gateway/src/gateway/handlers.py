@@ -13,8 +13,8 @@ from aistudio_contracts import (
 )
 from aistudio_runtime import durable_subscriber, get_logger
 
-from . import metrics
 from .catalog import Catalog
+from .metrics import SettlementMetrics
 
 log = get_logger(__name__)
 
@@ -25,6 +25,8 @@ DEAD_LETTER_MESSAGE = (
 
 
 def register(broker: NatsBroker, catalog: Catalog) -> None:
+    settlements = SettlementMetrics(catalog)
+
     @durable_subscriber(broker, TaskStarted, "gateway-task-started")
     async def on_task_started(event: TaskStarted) -> None:
         await catalog.record_task(event)
@@ -34,28 +36,28 @@ def register(broker: NatsBroker, catalog: Catalog) -> None:
         move = await catalog.complete(event)
         if move is not None and move.late:
             log.warning("generation_delivered_late", asset_id=str(event.asset_id), charged=False)
-        if move is not None and (asset := await catalog.find(event.user_id, event.asset_id)) is not None:
-            metrics.settled(move, event.provider.value, event.media_type.value, asset["created_at"], event.occurred_at)
+        settlements.moved(event.asset_id, move, event.occurred_at)
 
     @durable_subscriber(broker, GenerationFailed, "gateway-generation-failed")
     async def on_failed(event: GenerationFailed) -> None:
         move = await catalog.fail(
             event.asset_id, event.reason, event.message, consumer="generation-failed", event_id=event.event_id
         )
-        if move is not None and (asset := await catalog.find(event.user_id, event.asset_id)) is not None:
-            metrics.settled(move, event.provider.value, asset["type"], asset["created_at"], event.occurred_at)
+        settlements.moved(event.asset_id, move, event.occurred_at)
 
     @durable_subscriber(broker, MessageDeadLettered, "gateway-message-dead-lettered")
     async def on_dead_lettered(event: MessageDeadLettered) -> None:
         if event.asset_id is None:
             return
-        if await catalog.fail(
+        move = await catalog.fail(
             event.asset_id,
             FailureReason.INTERNAL_ERROR,
             DEAD_LETTER_MESSAGE,
             consumer="message-dead-lettered",
             event_id=event.event_id,
-        ):
+        )
+        settlements.moved(event.asset_id, move, event.occurred_at)
+        if move:
             log.error("generation_failed_by_dead_letter", asset_id=str(event.asset_id), durable=event.durable)
 
     @durable_subscriber(broker, CaptionGenerated, "gateway-caption-generated")
