@@ -1,4 +1,4 @@
-"""The five services and the provider simulator as real processes, as `make run` starts them."""
+"""The six services and the provider simulator as real processes, as `make run` starts them."""
 
 import os
 import signal
@@ -16,9 +16,10 @@ from aistudio_devstack import free_port, wait_for_port
 
 from ..support.services import TEST_JWT_SECRET
 
-SERVICES = ("gateway", "generator", "poller", "usage", "captioner")
+SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
 E2E_MEDIA_SIGNING_KEY = "e2e-media-signing-key-" + "m" * 32
 E2E_CALLBACK_SIGNING_KEY = "e2e-callback-signing-key-" + "c" * 32
+E2E_LATE_WEBHOOK_SECRET = "e2e-late-webhook-secret-" + "w" * 32
 
 
 @dataclass
@@ -80,6 +81,9 @@ def system_processes(nats_url: str, database_url: str, tmp_path: Path) -> Iterat
         "GEMINI_BASE_URL": simulator_url,
         "OPENAI_API_KEY": "simulated",
         "OPENAI_BASE_URL": f"{simulator_url}/v1",
+        "LATE_API_KEY": "simulated",
+        "LATE_BASE_URL": f"{simulator_url}/late/api/v1",
+        "LATE_WEBHOOK_SECRET": E2E_LATE_WEBHOOK_SECRET,
         "SIMULATOR_PORT": str(simulator_port),
         "SIMULATOR_TIME_SCALE": "0.02",
         "POLL_INTERVAL_SECONDS": "0.5",

@@ -10,7 +10,7 @@ from aistudio_providers import callback_token
 from gateway.auth import mint_token
 
 from ..support.services import TEST_JWT_SECRET
-from .conftest import E2E_CALLBACK_SIGNING_KEY, E2E_MEDIA_SIGNING_KEY, Processes
+from .conftest import E2E_CALLBACK_SIGNING_KEY, E2E_LATE_WEBHOOK_SECRET, E2E_MEDIA_SIGNING_KEY, Processes
 
 pytestmark = pytest.mark.e2e
 
@@ -67,5 +67,6 @@ def test_no_secret_used_in_a_run_appears_in_any_process_log(system_processes: tu
         "JWT secret": TEST_JWT_SECRET,
         "media signing key": E2E_MEDIA_SIGNING_KEY,
         "callback signing key": E2E_CALLBACK_SIGNING_KEY,
+        "Late webhook secret": E2E_LATE_WEBHOOK_SECRET,
     }.items():
         assert secret not in logs, f"the {name} is in the logs"
