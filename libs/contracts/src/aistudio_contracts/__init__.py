@@ -67,11 +67,13 @@ from .posts import (
     SocialAccount,
     SocialAccounts,
 )
+from .queue import KIE_QUEUE, QueueAdvanced, QueueJoined, estimated_start, queue_correlation_id
 
 __all__ = [
     "ALL_EVENTS",
     "ALL_MESSAGES",
     "IMAGE_FALLBACK_PROVIDER",
+    "KIE_QUEUE",
     "PROMPT_MAX_LENGTH",
     "PROMPT_MIN_LENGTH",
     "PROVIDERS",
@@ -114,6 +116,8 @@ __all__ = [
     "Provider",
     "ProviderCallbackReceived",
     "ProviderSpec",
+    "QueueAdvanced",
+    "QueueJoined",
     "QuotaReservation",
     "ReleaseQuota",
     "ReserveQuota",
@@ -127,7 +131,9 @@ __all__ = [
     "UsageSummary",
     "compose_prompt",
     "deadline_of",
+    "estimated_start",
     "providers_for",
+    "queue_correlation_id",
     "subjects",
     "utcnow",
 ]

@@ -14,6 +14,7 @@ from . import subjects
 from .catalog import FailureReason, MediaType, Plan, Provider
 from .envelope import Event
 from .posts import POST_EVENTS
+from .queue import QUEUE_EVENTS
 
 
 class StoredMedia(BaseModel):
@@ -232,4 +233,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     MessageDeadLettered,
     GenerationCancelled,
     *POST_EVENTS,
+    *QUEUE_EVENTS,
 )

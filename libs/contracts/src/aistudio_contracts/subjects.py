@@ -25,6 +25,8 @@ POST_PUBLISHED = f"{EVENTS_PREFIX}.post.published"
 POST_FAILED = f"{EVENTS_PREFIX}.post.failed"
 POST_CANCELLED = f"{EVENTS_PREFIX}.post.cancelled"
 LATE_WEBHOOK_RECEIVED = f"{EVENTS_PREFIX}.provider.late-webhook-received"
+QUEUE_JOINED = f"{EVENTS_PREFIX}.queue.joined"
+QUEUE_ADVANCED = f"{EVENTS_PREFIX}.queue.advanced"
 
 # Messages that exhausted their deliveries, kept for an operator: `<DLQ_PREFIX>.<durable>`.
 DLQ_PREFIX = "aistudio.dlq"

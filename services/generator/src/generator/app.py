@@ -2,6 +2,7 @@
 
 from faststream import FastStream
 
+from aistudio_contracts import MediaType
 from aistudio_providers import GeminiImageClient, KieClient, download_client
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
@@ -11,6 +12,7 @@ from . import handlers
 from .domain.fairness import FairShares
 from .jobs import Jobs
 from .metrics import GeneratorGauges
+from .queue_report import QueueReporter
 from .ratelimit import SubmitRateLimiter
 from .scheduler import JobScheduler
 from .settings import GeneratorSettings
@@ -23,7 +25,14 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     broker = create_broker(settings, name="generator")
     runtime = ServiceRuntime(settings, "generator", broker)
     runtime.prune("jobs", by="finished_at", where="state IN ('completed', 'failed')")
-    jobs = Jobs(runtime, FairShares(pro_weight=settings.fair_pro_weight))
+    jobs = Jobs(
+        runtime,
+        FairShares(pro_weight=settings.fair_pro_weight),
+        typical_seconds={
+            MediaType.VIDEO: settings.typical_video_seconds,
+            MediaType.IMAGE: settings.typical_image_seconds,
+        },
+    )
     limiter = SubmitRateLimiter(
         runtime,
         limit=settings.kie_submit_limit,
@@ -40,6 +49,9 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
         http=runtime.managed(lambda: download_client(settings, public_only=True)),  # users' reference images
     )
     scheduler = JobScheduler(settings, runtime, jobs, limiter, submitter)
+    reporter = QueueReporter(jobs, limiter)
     handlers.register(broker, jobs, submitter, settings)
     gauges = ScrapeHook(GeneratorGauges(runtime).refresh)
-    return runtime.application(start=[scheduler.start, gauges.start], stop=[gauges.stop, scheduler.stop])
+    return runtime.application(
+        start=[scheduler.start, reporter.start, gauges.start], stop=[gauges.stop, reporter.stop, scheduler.stop]
+    )

@@ -7,7 +7,7 @@ consumer: one provider's outage never holds another provider's jobs.
 """
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,16 @@ from uuid import UUID
 
 import asyncpg
 
-from aistudio_contracts import Event, FailureReason, GenerationCancelled, GenerationRequested, Provider, TaskStarted
+from aistudio_contracts import (
+    Event,
+    FailureReason,
+    GenerationCancelled,
+    GenerationRequested,
+    MediaType,
+    Provider,
+    QueueJoined,
+    TaskStarted,
+)
 from aistudio_runtime import Database, enqueue, tracing
 
 from .domain.fairness import FairShares
@@ -39,7 +48,7 @@ _STAMP_FAIR_TAG = (
     "   ON CONFLICT (user_id) DO UPDATE"
     "   SET last_tag = GREATEST(generator.fair_shares.last_tag + $3, EXCLUDED.last_tag)"
     "   RETURNING last_tag)"
-    " UPDATE generator.jobs SET fair_tag = share.last_tag FROM share WHERE asset_id = $1"
+    " UPDATE generator.jobs SET fair_tag = share.last_tag FROM share WHERE asset_id = $1 RETURNING fair_tag"
 )
 # Work not waiting for KIE's limit: Gemini jobs and jobs in doubt (they make no new KIE request).
 _CLAIM_OTHERS = (
@@ -113,9 +122,13 @@ class Job:
 
 
 class Jobs:
-    def __init__(self, db: Database, fair: FairShares | None = None) -> None:
+    def __init__(
+        self, db: Database, fair: FairShares | None = None, typical_seconds: Mapping[MediaType, float] | None = None
+    ) -> None:
         self._db = db
         self._fair = fair or FairShares()
+        # How long a KIE task typically takes once started, for the ready estimate of a waiting job.
+        self._typical_seconds = dict(typical_seconds or {})
 
     @property
     def _pool(self) -> asyncpg.Pool:
@@ -144,9 +157,19 @@ class Jobs:
                 tracing.current_traceparent(),  # the request's trace, continued when the job is worked
             )
             if inserted and is_kie(request.provider):
-                await conn.execute(
+                ticket = await conn.fetchval(
                     _STAMP_FAIR_TAG, request.asset_id, request.user_id, self._fair.increment(request.plan)
                 )
+                # The catalog shows the job's place from its ticket (aistudio_contracts.queue).
+                joined = QueueJoined(
+                    correlation_id=request.asset_id,
+                    asset_id=request.asset_id,
+                    user_id=request.user_id,
+                    provider=request.provider,
+                    ticket=float(ticket),
+                    typical_seconds=self._typical_seconds.get(request.media_type),
+                )
+                await enqueue(conn, SCHEMA, joined)
         if inserted:
             await self.wake()
         return bool(inserted)
@@ -179,6 +202,15 @@ class Jobs:
             rows = await self._pool.fetch(_CLAIM_KIE_FAIRLY, room, lease_seconds, KIE_PROVIDERS)
             claimed.extend(Job.from_row(row) for row in rows)
         return claimed
+
+    async def queue_clock(self) -> float:
+        """Every KIE ticket up to this was sent (domain/fairness.py)."""
+        value = await self._pool.fetchval("SELECT virtual_time FROM generator.fair_clock WHERE queue = 'kie'")
+        return float(value or 0.0)
+
+    async def publish_queue(self, event: Event) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, SCHEMA, event)
 
     async def seconds_until_next_due(self) -> float | None:
         value = await self._pool.fetchval(

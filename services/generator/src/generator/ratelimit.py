@@ -70,6 +70,28 @@ class SubmitRateLimiter:
             "UPDATE generator.kie_submissions SET answered_at = clock_timestamp() WHERE id = $1", slot_id
         )
 
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def cycle_seconds(self) -> float:
+        """How long a slot stays taken at least: the window and the margin (plus its answer's time)."""
+        return self._window
+
+    async def next_free_in(self) -> float:
+        """Seconds until a slot is free (0 when one is now): an estimate for queue figures."""
+        wait = await self._db.pool.fetchval(
+            "SELECT EXTRACT(EPOCH FROM (COALESCE(answered_at, clock_timestamp()) + make_interval(secs => $1)"
+            "   - clock_timestamp()))::float8"
+            " FROM generator.kie_submissions"
+            " WHERE answered_at IS NULL OR answered_at > clock_timestamp() - make_interval(secs => $1)"
+            " ORDER BY COALESCE(answered_at, 'infinity'::timestamptz) DESC OFFSET $2 - 1 LIMIT 1",
+            self._window,
+            self._limit,
+        )
+        return max(float(wait), 0.0) if wait is not None else 0.0
+
     async def free_slots(self) -> int:
         """How many submissions could start now (a hint for claiming; `book` decides)."""
         used = await self._db.pool.fetchval(

@@ -26,6 +26,9 @@ class GeneratorSettings(ServiceSettings, KieCallbackSettings, ProviderSettings):
     submit_max_attempts: int = Field(default=12, ge=1)
     # A pro user's share of KIE's limit against a free user's 1 when both have jobs waiting (domain/fairness.py).
     fair_pro_weight: float = Field(default=2.0, ge=1.0)
+    # How long a KIE task typically takes once started: a waiting job's ready estimate adds it to its start.
+    typical_video_seconds: float = Field(default=150.0, ge=0)
+    typical_image_seconds: float = Field(default=40.0, ge=0)
     # Jobs one replica works on at once.
     submit_concurrency: int = Field(default=32, ge=1)
     # A worker holds a claimed job this long, renewed while it works; a dead worker's jobs are recovered after it.
