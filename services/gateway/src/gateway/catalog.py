@@ -31,6 +31,8 @@ from aistudio_contracts import (
     Plan,
     Provider,
     ProviderCallbackReceived,
+    QueueAdvanced,
+    QueueJoined,
     TaskStarted,
 )
 from aistudio_runtime import Database, enqueue, first_delivery, tracing
@@ -47,6 +49,18 @@ ASSET_COLUMNS = (
     " provider_task_id, result_storage_key, result_content_type, result_origin_url, error_code, error_message,"
     " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at,"
     " model, style, template_id, batch_id, batch_index, parent_id"
+)
+# A waiting KIE job's place, counted on read from the tickets ahead of it (aistudio_contracts.queue),
+# with the queue's pace: (position, next_slot_at, slots_per_cycle, cycle_seconds, typical_seconds),
+# or NULL once it was sent or if it never waited.
+QUEUE_FIGURES = (
+    "(SELECT ROW((SELECT 1 + count(*) FROM gateway.media_assets ahead"
+    "   WHERE ahead.status = 'processing' AND ahead.provider_task_id IS NULL AND ahead.queue_ticket IS NOT NULL"
+    "   AND ahead.queue_ticket > q.served_through"
+    "   AND (ahead.queue_ticket, ahead.created_at) < (media_assets.queue_ticket, media_assets.created_at)),"
+    "   q.next_slot_at, q.slots_per_cycle, q.cycle_seconds, media_assets.queue_typical_seconds)"
+    " FROM gateway.provider_queues q WHERE q.queue = 'kie' AND media_assets.status = 'processing'"
+    " AND media_assets.provider_task_id IS NULL AND media_assets.queue_ticket > q.served_through) AS queue"
 )
 
 
@@ -98,7 +112,9 @@ class Catalog:
 
     async def find(self, user_id: str, asset_id: UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE id = $1 AND user_id = $2", asset_id, user_id
+            f"SELECT {ASSET_COLUMNS}, {QUEUE_FIGURES} FROM gateway.media_assets WHERE id = $1 AND user_id = $2",
+            asset_id,
+            user_id,
         )
 
     async def acceptance(self, asset_ids: list[UUID]) -> list[asyncpg.Record]:
@@ -279,13 +295,45 @@ class Catalog:
             clauses.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
         args.append(limit + 1)
         rows = await self.pool.fetch(
-            f"SELECT {ASSET_COLUMNS} FROM gateway.media_assets WHERE {' AND '.join(clauses)}"
+            f"SELECT {ASSET_COLUMNS}, {QUEUE_FIGURES} FROM gateway.media_assets WHERE {' AND '.join(clauses)}"
             f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
             *args,
         )
         page, more = rows[:limit], len(rows) > limit
         next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more and page else None
         return GalleryPage(page, next_cursor)
+
+    async def join_queue(self, event: QueueJoined) -> bool:
+        """A job began waiting for KIE's limit: keep its ticket, its place is counted on read."""
+        async with self._once("queue-joined", event.event_id) as conn:
+            if conn is None:
+                return False
+            row = await conn.fetchrow(
+                "UPDATE gateway.media_assets SET queue_ticket = $2, queue_typical_seconds = $3, updated_at = now()"
+                " WHERE id = $1 AND status = 'processing' AND provider_task_id IS NULL RETURNING id, user_id",
+                event.asset_id,
+                event.ticket,
+                event.typical_seconds,
+            )
+            return await self._changed(conn, row)
+
+    async def advance_queue(self, event: QueueAdvanced) -> bool:
+        """Where the queue stands now; an older report (another replica's, or redelivered) is ignored."""
+        moved = await self.pool.fetchval(
+            "INSERT INTO gateway.provider_queues AS q"
+            " (queue, served_through, next_slot_at, slots_per_cycle, cycle_seconds, advanced_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (queue) DO UPDATE SET"
+            " served_through = EXCLUDED.served_through, next_slot_at = EXCLUDED.next_slot_at,"
+            " slots_per_cycle = EXCLUDED.slots_per_cycle, cycle_seconds = EXCLUDED.cycle_seconds,"
+            " advanced_at = EXCLUDED.advanced_at WHERE q.advanced_at < EXCLUDED.advanced_at RETURNING true",
+            event.queue,
+            event.served_through,
+            event.next_slot_at,
+            event.slots_per_cycle,
+            event.cycle_seconds,
+            event.occurred_at,
+        )
+        return bool(moved)
 
     async def record_task(self, event: TaskStarted) -> bool:
         """The provider accepted a task for a processing asset (shown; settles nothing)."""

@@ -9,6 +9,8 @@ from aistudio_contracts import (
     GenerationCompleted,
     GenerationFailed,
     MessageDeadLettered,
+    QueueAdvanced,
+    QueueJoined,
     TaskStarted,
 )
 from aistudio_runtime import durable_subscriber, get_logger
@@ -30,6 +32,14 @@ def register(broker: NatsBroker, catalog: Catalog) -> None:
     @durable_subscriber(broker, TaskStarted, "gateway-task-started")
     async def on_task_started(event: TaskStarted) -> None:
         await catalog.record_task(event)
+
+    @durable_subscriber(broker, QueueJoined, "gateway-queue-joined", batch_size=64)
+    async def on_queue_joined(event: QueueJoined) -> None:
+        await catalog.join_queue(event)
+
+    @durable_subscriber(broker, QueueAdvanced, "gateway-queue-advanced")
+    async def on_queue_advanced(event: QueueAdvanced) -> None:
+        await catalog.advance_queue(event)
 
     @durable_subscriber(broker, GenerationCompleted, "gateway-generation-completed")
     async def on_completed(event: GenerationCompleted) -> None:

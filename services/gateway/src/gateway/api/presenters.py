@@ -1,7 +1,10 @@
 """Catalog rows → the JSON the web client reads."""
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from aistudio_contracts import estimated_start
 
 from ..links import LinkSigner
 from .schemas import MediaAssetPublic
@@ -31,4 +34,15 @@ def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic
         template_id=row["template_id"],
         batch_id=row["batch_id"],
         parent_id=row["parent_id"],
+        **_queue_figures(row.get("queue")),
     )
+
+
+def _queue_figures(queue: Any) -> dict[str, Any]:
+    """(position, next slot, slots per cycle, cycle seconds, typical seconds) → the asset's figures."""
+    if queue is None:
+        return {}
+    position, next_slot_at, slots_per_cycle, cycle_seconds, typical_seconds = queue
+    start = estimated_start(position, next_slot_at, slots_per_cycle, cycle_seconds, datetime.now(UTC))
+    ready = start + timedelta(seconds=typical_seconds) if typical_seconds is not None else None
+    return {"queue_position": position, "estimated_start_at": start, "estimated_ready_at": ready}

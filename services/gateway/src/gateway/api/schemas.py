@@ -96,6 +96,11 @@ class MediaAssetPublic(CamelModel):
     batch_id: UUID | None = None
     # The asset an edit started from.
     parent_id: UUID | None = None
+    # While it waits for the provider's limit: its place among the jobs waiting for the same
+    # provider (1-based) and when it should start and be ready; null once sent.
+    queue_position: int | None = None
+    estimated_start_at: datetime | None = None
+    estimated_ready_at: datetime | None = None
 
 
 class BatchPublic(CamelModel):

@@ -1,0 +1,118 @@
+"""A waiting asset shows its place in KIE's queue and when it should start and be ready, from the
+generator's QueueJoined and QueueAdvanced events; once sent, the figures are gone."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from aistudio_contracts import Provider, QueueAdvanced, QueueJoined, queue_correlation_id
+
+from .conftest import Api
+from .test_catalog_events import _publish
+
+pytestmark = pytest.mark.integration
+
+IMAGE = {"prompt": "A lighthouse on a cliff", "provider": "kie-4o-image", "type": "image"}
+CLOSE = timedelta(seconds=3)  # the estimate is computed when read, a moment after `now` here
+
+
+async def _asset(api: Api, user: str) -> str:
+    response = await api.client.post("/api/ai/generate-media", json=IMAGE, headers=api.auth(user))
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _joined(asset_id: str, user: str, ticket: float) -> QueueJoined:
+    return QueueJoined(
+        correlation_id=UUID(asset_id),
+        asset_id=UUID(asset_id),
+        user_id=user,
+        provider=Provider.KIE_4O_IMAGE,
+        ticket=ticket,
+        typical_seconds=40.0,
+    )
+
+
+def _advanced(served_through: float, next_slot_at: datetime) -> QueueAdvanced:
+    return QueueAdvanced(
+        correlation_id=queue_correlation_id("kie"),
+        served_through=served_through,
+        next_slot_at=next_slot_at,
+        slots_per_cycle=2,
+        cycle_seconds=10.0,
+    )
+
+
+async def _figures(api: Api, user: str, asset_id: str) -> dict[str, Any]:
+    return (await api.client.get(f"/api/ai/media/{asset_id}", headers=api.auth(user))).json()  # type: ignore[no-any-return]
+
+
+async def _until_position(api: Api, user: str, asset_id: str, position: int | None) -> dict[str, Any]:
+    for _ in range(200):
+        asset = await _figures(api, user, asset_id)
+        if asset.get("queuePosition") == position:
+            return asset
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"queuePosition never became {position}: {asset}")
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_a_known_backlog_shows_each_waiting_assets_place_start_and_ready_time(api: Api, nats_url: str) -> None:
+    first, second, third = [await _asset(api, "heavy") for _ in range(3)]
+    newcomer = await _asset(api, "light")
+    now = datetime.now(UTC)
+    slot = now + timedelta(seconds=5)
+    # The newcomer's ticket equals the heavy user's first: the earlier arrival goes first.
+    await _publish(
+        nats_url,
+        _joined(first, "heavy", 1.0),
+        _joined(second, "heavy", 2.0),
+        _joined(third, "heavy", 3.0),
+        _joined(newcomer, "light", 1.0),
+        _advanced(0.0, slot),
+    )
+    expected = {first: (1, 0), newcomer: (2, 0), second: (3, 10), third: (4, 10)}
+    for asset_id, (position, cycles_later) in expected.items():
+        user = "light" if asset_id == newcomer else "heavy"
+        asset = await _until_position(api, user, asset_id, position)
+        start = _at(asset["estimatedStartAt"])
+        assert abs(start - (slot + timedelta(seconds=cycles_later))) < CLOSE, asset
+        assert _at(asset["estimatedReadyAt"]) - start == timedelta(seconds=40)
+
+    gallery = (await api.client.get("/api/ai/media", headers=api.auth("heavy"))).json()["assets"]
+    assert sorted(asset["queuePosition"] for asset in gallery) == [1, 3, 4]
+
+    # Two were sent: they leave the queue and the others move up.
+    await _publish(nats_url, _advanced(1.0, now + timedelta(seconds=10)))
+    assert (await _until_position(api, "heavy", second, 1))["estimatedStartAt"]
+    assert (await _until_position(api, "heavy", third, 2))["queuePosition"] == 2
+    for user, asset_id in (("heavy", first), ("light", newcomer)):
+        sent = await _figures(api, user, asset_id)
+        assert (sent["queuePosition"], sent["estimatedStartAt"], sent["estimatedReadyAt"]) == (None, None, None)
+
+
+async def test_an_older_queue_report_does_not_undo_a_newer_one(api: Api, nats_url: str) -> None:
+    sent, waiting = await _asset(api, "carol"), await _asset(api, "carol")
+    now = datetime.now(UTC)
+    newer = _advanced(2.0, now)
+    await _publish(nats_url, _joined(sent, "carol", 1.5), _joined(waiting, "carol", 5.0), newer)
+    await _until_position(api, "carol", waiting, 1)
+    # A report from before (a slower replica, a redelivery), then a newest one the same consumer
+    # takes after it: once the newest shows, the older one was looked at and changed nothing.
+    older = _advanced(0.0, now).model_copy(update={"occurred_at": newer.occurred_at - timedelta(seconds=5)})
+    newest = _advanced(2.0, now + timedelta(seconds=30))
+    await _publish(nats_url, older, newest)
+    for _ in range(200):
+        shown = await _figures(api, "carol", waiting)
+        if abs(_at(shown["estimatedStartAt"]) - newest.next_slot_at) < CLOSE:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the newest report never showed: {shown}")
+    assert (await _figures(api, "carol", sent))["queuePosition"] is None
