@@ -2,6 +2,7 @@
 generator's QueueJoined and QueueAdvanced events; once sent, the figures are gone."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -116,3 +117,27 @@ async def test_an_older_queue_report_does_not_undo_a_newer_one(api: Api, nats_ur
     else:
         raise AssertionError(f"the newest report never showed: {shown}")
     assert (await _figures(api, "carol", sent))["queuePosition"] is None
+
+
+async def test_the_live_stream_pushes_a_waiting_assets_place_when_it_joins_the_queue(api: Api, nats_url: str) -> None:
+    asset_id = await _asset(api, "dora")
+    async with api.client.stream(
+        "GET", "/api/ai/media/events", headers={**api.auth("dora"), "Last-Event-ID": "0"}
+    ) as stream:
+        await _publish(nats_url, _joined(asset_id, "dora", 7.0))
+        pushed = await asyncio.wait_for(_asset_events(stream, asset_id, with_position=True), timeout=30)
+    assert pushed["queuePosition"] == 1 and pushed["estimatedStartAt"] and pushed["estimatedReadyAt"]
+
+
+async def _asset_events(response: Any, asset_id: str, *, with_position: bool) -> dict[str, Any]:
+    """The first pushed state of the asset that carries a queue position."""
+    data: str | None = None
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            data = line.partition(":")[2].strip()
+        elif line == "" and data:
+            asset: dict[str, Any] = json.loads(data)
+            if asset.get("id") == asset_id and (asset.get("queuePosition") is not None) == with_position:
+                return asset
+            data = None
+    raise AssertionError("the stream ended")

@@ -50,18 +50,24 @@ ASSET_COLUMNS = (
     " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at,"
     " model, style, template_id, batch_id, batch_index, parent_id"
 )
-# A waiting KIE job's place, counted on read from the tickets ahead of it (aistudio_contracts.queue),
-# with the queue's pace: (position, next_slot_at, slots_per_cycle, cycle_seconds, typical_seconds),
-# or NULL once it was sent or if it never waited.
-QUEUE_FIGURES = (
-    "(SELECT ROW((SELECT 1 + count(*) FROM gateway.media_assets ahead"
-    "   WHERE ahead.status = 'processing' AND ahead.provider_task_id IS NULL AND ahead.queue_ticket IS NOT NULL"
-    "   AND ahead.queue_ticket > q.served_through"
-    "   AND (ahead.queue_ticket, ahead.created_at) < (media_assets.queue_ticket, media_assets.created_at)),"
-    "   q.next_slot_at, q.slots_per_cycle, q.cycle_seconds, media_assets.queue_typical_seconds)"
-    " FROM gateway.provider_queues q WHERE q.queue = 'kie' AND media_assets.status = 'processing'"
-    " AND media_assets.provider_task_id IS NULL AND media_assets.queue_ticket > q.served_through) AS queue"
-)
+
+
+def queue_figures(table: str) -> str:
+    """A waiting KIE job's place, counted on read from the tickets ahead of it (aistudio_contracts.queue),
+    with the queue's pace: a `queue` column (position, next_slot_at, slots_per_cycle, cycle_seconds,
+    typical_seconds), NULL once it was sent or if it never waited. `table` names the asset row."""
+    return (
+        "(SELECT ROW((SELECT 1 + count(*) FROM gateway.media_assets ahead"
+        "   WHERE ahead.status = 'processing' AND ahead.provider_task_id IS NULL AND ahead.queue_ticket IS NOT NULL"
+        "   AND ahead.queue_ticket > q.served_through"
+        f"   AND (ahead.queue_ticket, ahead.created_at) < ({table}.queue_ticket, {table}.created_at)),"
+        f"   q.next_slot_at, q.slots_per_cycle, q.cycle_seconds, {table}.queue_typical_seconds)"
+        f" FROM gateway.provider_queues q WHERE q.queue = 'kie' AND {table}.status = 'processing'"
+        f" AND {table}.provider_task_id IS NULL AND {table}.queue_ticket > q.served_through) AS queue"
+    )
+
+
+QUEUE_FIGURES = queue_figures("media_assets")
 
 
 _OUTCOMES: dict[AssetStatus, Literal["ready", "error", "cancelled"]] = {

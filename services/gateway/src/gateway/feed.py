@@ -26,7 +26,7 @@ import asyncpg
 from aistudio_runtime import Database, get_logger
 from aistudio_runtime.db import Listener, listen
 
-from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL
+from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL, queue_figures
 
 log = get_logger(__name__)
 
@@ -99,7 +99,7 @@ class ChangeFeed:
         """The assets changed after `seq`, each once, at its latest change, in order."""
         columns = ", ".join(f"a.{column.strip()}" for column in ASSET_COLUMNS.split(","))
         rows = await self._db.pool.fetch(
-            f"SELECT latest.seq, {columns} FROM ("
+            f"SELECT latest.seq, {columns}, {queue_figures('a')} FROM ("
             "  SELECT asset_id, max(seq) AS seq FROM gateway.asset_changes"
             "  WHERE user_id = $1 AND seq > $2 GROUP BY asset_id ORDER BY max(seq) LIMIT $3"
             ") latest JOIN gateway.media_assets a ON a.id = latest.asset_id ORDER BY latest.seq",
