@@ -44,6 +44,9 @@ _BLOCKED_FINISH_REASONS = frozenset(
 class GeneratedImage:
     data: bytes
     mime_type: str
+    # Gemini's usageMetadata: what the call is billed by (0 when it sent none).
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class GeminiImageClient:
@@ -125,7 +128,13 @@ def image_from_response(response: types.GenerateContentResponse) -> GeneratedIma
     parts = candidate.content.parts if candidate and candidate.content and candidate.content.parts else []
     for part in parts:
         if part.inline_data is not None and part.inline_data.data:
-            return GeneratedImage(part.inline_data.data, part.inline_data.mime_type or "image/png")
+            usage = response.usage_metadata
+            return GeneratedImage(
+                part.inline_data.data,
+                part.inline_data.mime_type or "image/png",
+                input_tokens=(usage.prompt_token_count or 0) if usage else 0,
+                output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+            )
     finish = _enum_name(candidate.finish_reason) if candidate and candidate.finish_reason else None
     if finish in _BLOCKED_FINISH_REASONS:
         raise _blocked("image", finish, candidate.finish_message if candidate else None)

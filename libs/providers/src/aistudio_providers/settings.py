@@ -35,6 +35,17 @@ class ProviderSettings(BaseSettings):
     openai_timeout_seconds: float = Field(default=60.0, gt=0)
     download_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    # The cost ledger's prices. KIE: credits per task by model (or by provider, the fallback) and what a
+    # credit costs; Gemini and OpenAI: dollars per million input and output tokens of their usage fields.
+    kie_credit_prices: dict[str, float] = Field(
+        default_factory=lambda: {"kie-veo3": 60.0, "kie-4o-image": 6.0, "kie-flux-kontext": 5.0}
+    )
+    kie_usd_per_credit: float = Field(default=0.005, ge=0)
+    gemini_usd_per_million_input_tokens: float = Field(default=0.30, ge=0)
+    gemini_usd_per_million_output_tokens: float = Field(default=30.0, ge=0)
+    openai_usd_per_million_input_tokens: float = Field(default=0.15, ge=0)
+    openai_usd_per_million_output_tokens: float = Field(default=0.60, ge=0)
+
     # Backoff between attempts at a refused KIE submit (exponential with full jitter).
     kie_retry_attempts: int = Field(default=3, ge=1)
     kie_retry_initial_seconds: float = Field(default=1.0, ge=0)

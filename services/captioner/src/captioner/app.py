@@ -3,11 +3,13 @@
 from faststream import FastStream
 
 from aistudio_providers import CaptionWriter, download_client
+from aistudio_providers.costs import Prices
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
 
 from . import handlers
 from .captioning import Captioner
+from .costs import CaptionCosts
 from .records import CaptionRecords, SystemPrompts
 from .settings import CaptionerSettings
 from .stills import Stills
@@ -36,6 +38,7 @@ def create_app(settings: CaptionerSettings | None = None) -> FastStream:
         max_attempts=settings.caption_max_attempts,
         claim_seconds=settings.caption_claim_seconds,
         on_demand_timeout_seconds=settings.on_demand_timeout_seconds,
+        costs=CaptionCosts(runtime, Prices.from_settings(settings)),
     )
     handlers.register(broker, captioner, prompts, settings)
     return runtime.application()

@@ -16,6 +16,7 @@ from aistudio_contracts import CaptionReply, GenerateCaption, GenerationComplete
 from aistudio_providers import Caption, ErrorKind, MediaError, ProviderError
 from aistudio_runtime import get_logger
 
+from .costs import CaptionCosts
 from .domain.caption import Attempt
 from .records import CaptionRecords, Claim, Settled, SystemPrompts
 from .stills import Still, Stills
@@ -55,7 +56,9 @@ class Captioner:
         max_attempts: int,
         claim_seconds: float,
         on_demand_timeout_seconds: float,
+        costs: CaptionCosts | None = None,
     ) -> None:
+        self._costs = costs
         self._records = records
         self._prompts = prompts
         self._stills = stills
@@ -90,7 +93,10 @@ class Captioner:
     async def _write_automatic(self, event: GenerationCompleted) -> Caption:
         still = await self._stills.from_store(event.media.storage_key, event.media_type, event.media.content_type)
         system_prompt = await self._prompts.get(event.user_id)
-        return await self._write(event.prompt, event.media_type, still, system_prompt)
+        caption = await self._write(event.prompt, event.media_type, still, system_prompt)
+        if self._costs is not None:
+            await self._costs.record(event.asset_id, event.user_id, caption.model, caption.usage, "automatic")
+        return caption
 
     async def _after_failure(
         self, event: GenerationCompleted, claim: Claim, exc: ProviderError | MediaError
@@ -135,7 +141,10 @@ class Captioner:
             still = await self._stills.from_store(request.storage_key, request.media_type)
         else:
             still = await self._stills.from_url(request.media_url, request.media_type)
-        return await self._write(request.prompt, request.media_type, still, request.system_prompt)
+        caption = await self._write(request.prompt, request.media_type, still, request.system_prompt)
+        if self._costs is not None:
+            await self._costs.record(request.asset_id, request.user_id, caption.model, caption.usage, "on-demand")
+        return caption
 
     async def _write(self, prompt: str, media_type: MediaType, still: Still, system_prompt: str | None) -> Caption:
         return await self._writer().write(prompt, media_type, still.data, still.content_type, system_prompt)

@@ -4,11 +4,13 @@ from faststream import FastStream
 
 from aistudio_contracts import MediaType
 from aistudio_providers import GeminiImageClient, KieClient, download_client
+from aistudio_providers.costs import Prices
 from aistudio_runtime import ServiceRuntime, configure_logging, create_broker
 from aistudio_runtime.mediastore import create_media_store
 from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
+from .costs import CostLedger
 from .domain.fairness import FairShares
 from .jobs import Jobs
 from .metrics import GeneratorGauges
@@ -47,6 +49,7 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
         gemini=runtime.managed(lambda: GeminiImageClient.from_settings(settings)),
         media=create_media_store(settings, settings.media_dir),
         http=runtime.managed(lambda: download_client(settings, public_only=True)),  # users' reference images
+        costs=CostLedger(runtime, Prices.from_settings(settings)),
     )
     scheduler = JobScheduler(settings, runtime, jobs, limiter, submitter)
     reporter = QueueReporter(jobs, limiter)

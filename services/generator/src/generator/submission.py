@@ -22,6 +22,7 @@ from aistudio_contracts import (
     FailureReason,
     GenerationCompleted,
     GenerationFailed,
+    Provider,
     StoredMedia,
     TaskStarted,
 )
@@ -41,6 +42,7 @@ from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 from aistudio_runtime.messaging import redelivery_delay
 
+from .costs import CostLedger
 from .domain.job import (
     Doubt,
     Fail,
@@ -86,8 +88,10 @@ class Submitter:
         media: MediaStore,
         http: Callable[[], httpx.AsyncClient],
         clock: Clock = utc_now,
+        costs: CostLedger | None = None,
     ) -> None:
         self._settings = settings
+        self._costs = costs
         self._jobs = jobs
         self._limiter = limiter
         self._kie = kie
@@ -117,6 +121,7 @@ class Submitter:
         adopted = await self._jobs.adopt(asset_id, task_id, lambda job, task: self._task_started(job, task, True))
         if adopted is not None:
             log.warning("kie_task_adopted_from_callback", task_id=task_id)
+            await self._paid_kie_task(adopted.asset_id, adopted.user_id, adopted.provider, adopted.model, task_id)
             return adopted
         job = await self._jobs.find(asset_id)
         if job and is_cancelled(job.state, job.failure_reason) and job.task_id != task_id:
@@ -126,6 +131,10 @@ class Submitter:
             waste = {"provider": job.requested_provider.value, "task_id": task_id, "why": "task_after_fallback"}
             if await self._jobs.record_waste(asset_id, waste):
                 log.warning("kie_task_wasted", task_id=task_id, provider=job.requested_provider)
+                model = self.models.model_for(job.requested_provider, job.request.plan)
+                await self._paid_kie_task(
+                    asset_id, job.request.user_id, job.requested_provider, model, task_id, wasted="task_after_fallback"
+                )
         return None
 
     async def _apply(self, job: Job, step: Step) -> None:
@@ -185,6 +194,8 @@ class Submitter:
             await self._limiter.settle(booking.slot_id)
         # Logged before anything else can fail: with this line an operator can always find the task.
         log.info("kie_task_accepted", task_id=task_id, provider=job.provider)
+        model = self.models.model_for(job.provider, request.plan)
+        await self._paid_kie_task(job.asset_id, request.user_id, job.provider, model, task_id)
         started = self._task_started(submitting, task_id, adopted=False)
         if await self._durably(submitting, lambda: self._jobs.record_task(submitting, started)):
             log.info("task_started", provider=job.provider, task_id=task_id)
@@ -227,6 +238,10 @@ class Submitter:
             log.warning("gemini_failed", kind=error.kind, reason=error.reason, error=str(error))
             await self._after_error(calling, error)
             return
+        gemini_call = f"gemini:{job.asset_id}:{calling.gemini_calls}"
+        if self._costs is not None:
+            cost = self._costs.prices.gemini(self._settings.gemini_model, image.input_tokens, image.output_tokens)
+            await self._costs.record(job.asset_id, request.user_id, cost, call_ref=gemini_call)
         try:  # stored and served as what its bytes are, never as the type Gemini named
             mime_type = verified_media_type(image.data[:64], image.mime_type, allowed=_GEMINI_TYPES)
         except MediaError as unusable:
@@ -259,7 +274,8 @@ class Submitter:
         if await self._durably(calling, keep):
             log.info("generated_synchronously", provider=provider, fallback_from=completed.requested_provider)
         else:
-            await self._waste_if_cancelled(job.asset_id, {"provider": provider.value, "storage_key": key})
+            entry = {"provider": provider.value, "storage_key": key, "call_ref": gemini_call}
+            await self._waste_if_cancelled(job.asset_id, entry)
 
     async def _waste_if_cancelled(self, asset_id: UUID, entry: dict[str, str]) -> None:
         """Paid work that came back after the user cancelled: never delivered, recorded as waste."""
@@ -268,6 +284,27 @@ class Submitter:
             return
         if await self._jobs.record_waste(asset_id, {**entry, "why": "after_cancel"}):
             log.warning("paid_work_wasted_after_cancel", **entry)
+            if self._costs is not None and (ref := entry.get("task_id") or entry.get("call_ref")):
+                await self._costs.mark_wasted(ref, "after_cancel")
+
+    async def _paid_kie_task(
+        self,
+        asset_id: UUID,
+        user_id: str,
+        provider: Provider,
+        model: str | None,
+        task_id: str,
+        wasted: str | None = None,
+    ) -> None:
+        """A KIE task exists, so its credits are spent: into the ledger (once per task id)."""
+        if self._costs is None:
+            return
+        try:
+            cost = self._costs.prices.kie(provider.value, model)
+        except KeyError as unpriced:
+            log.error("kie_task_unpriced", error=str(unpriced), task_id=task_id)
+            return
+        await self._costs.record(asset_id, user_id, cost, call_ref=task_id, wasted=wasted)
 
     async def _after_error(self, job: Job, error: ProviderError) -> None:
         backoff = redelivery_delay(job.attempts + 1) * 5

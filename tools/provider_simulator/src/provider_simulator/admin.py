@@ -81,6 +81,14 @@ async def stats(request: Request) -> dict[str, Any]:
         "filesServed": counters.files_served,
         "files": len(state.files),
         "credits": round(state.credits, 2),
+        # The provider's side of the cost ledger, to reconcile ours with.
+        "billed": {
+            "kieCreditsByModel": dict(counters.kie_credits_by_model),
+            "geminiInputTokens": counters.gemini_input_tokens,
+            "geminiOutputTokens": counters.gemini_output_tokens,
+            "openaiInputTokens": counters.openai_input_tokens,
+            "openaiOutputTokens": counters.openai_output_tokens,
+        },
         "submitOutcomes": dict(counters.submit_outcomes),
         "duplicateSubmissions": sum(count - 1 for count in state.submissions_by_prompt.values() if count > 1),
     }

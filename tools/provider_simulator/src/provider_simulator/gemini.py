@@ -85,7 +85,10 @@ async def generate_content(version: str, model: str, request: Request) -> Respon
     await asyncio.sleep(
         state.config.hang_seconds if name == "timeout" else state.config.scaled(state.config.gemini_seconds)
     )
-    common = {"usageMetadata": _usage(prompt), "modelVersion": model, "responseId": secrets.token_urlsafe(16)}
+    usage = _usage(prompt)
+    state.stats.gemini_input_tokens += int(usage["promptTokenCount"])
+    state.stats.gemini_output_tokens += int(usage["candidatesTokenCount"])
+    common = {"usageMetadata": usage, "modelVersion": model, "responseId": secrets.token_urlsafe(16)}
     if name == "blocked_prompt":
         return JSONResponse({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, **common})
     if name == "blocked_output":

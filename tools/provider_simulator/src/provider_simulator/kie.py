@@ -132,6 +132,8 @@ def _validate(model: KieModel, body: dict[str, Any]) -> tuple[int, str] | None:
 
 def _accept(state: SimulatorState, model: KieModel, account: str, body: dict[str, Any]) -> Task:
     state.credits -= _COSTS[model]
+    spent = state.stats.kie_credits_by_model
+    spent[model.value] = spent.get(model.value, 0.0) + _COSTS[model]
     return create_task(state, model, account, body, _aspect_ratio(model, body) or "16:9")
 
 

@@ -106,8 +106,12 @@ async def chat_completions(request: Request) -> Response:
         counters.openai_in_flight -= 1
     model = str(body.get("model") or "gpt-4o-mini")
     if name == "content_filter":
-        return JSONResponse(_completion(model, None, "content_filter", user_text))
-    return JSONResponse(_completion(model, write_caption(user_text, images > 0), "stop", user_text))
+        completion = _completion(model, None, "content_filter", user_text)
+    else:
+        completion = _completion(model, write_caption(user_text, images > 0), "stop", user_text)
+    counters.openai_input_tokens += completion["usage"]["prompt_tokens"]
+    counters.openai_output_tokens += completion["usage"]["completion_tokens"]
+    return JSONResponse(completion)
 
 
 def _completion(model: str, content: str | None, finish_reason: str, user_text: str) -> dict[str, Any]:

@@ -87,6 +87,12 @@ class Stats:
     files_served: int = 0
     # The code each submit was answered with (envelope code, "html", "timeout", ...).
     submit_outcomes: Counter[str] = field(default_factory=Counter)
+    # What we billed, as the providers would: KIE credits by model, tokens in the usage fields we sent.
+    kie_credits_by_model: dict[str, float] = field(default_factory=dict)
+    gemini_input_tokens: int = 0
+    gemini_output_tokens: int = 0
+    openai_input_tokens: int = 0
+    openai_output_tokens: int = 0
 
 
 @dataclass(slots=True)

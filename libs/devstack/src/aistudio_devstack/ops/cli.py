@@ -6,6 +6,7 @@
     aistudio-ops consumers                 lag, pending and redeliveries per durable
     aistudio-ops usage <user id>           plan, months, recent reservations
     aistudio-ops replay-outbox [--schema S] [--asset ID] [--published]
+    aistudio-ops costs [--asset ID] [--user ID]   every paid call: delivered, failed or wasted
 
 Add --json for scripts. `make ops ARGS="stuck"` runs it from the checkout.
 """
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--schema", choices=SCHEMAS)
     replay.add_argument("--asset", type=UUID, dest="asset_id")
     replay.add_argument("--published", action="store_true", help="also rows already published (needs --asset)")
+    costs = commands.add_parser("costs", help="the provider cost ledger")
+    costs.add_argument("--asset", type=UUID, dest="asset_id")
+    costs.add_argument("--user", dest="user_id")
     return parser
 
 
@@ -128,6 +132,18 @@ async def _replay_outbox(args: argparse.Namespace) -> list[dict[str, Any]]:
     return await _database(args, work)  # type: ignore[no-any-return]
 
 
+async def _costs(args: argparse.Namespace) -> dict[str, Any]:
+    return await _database(  # type: ignore[no-any-return]
+        args, lambda conn: queries.costs(conn, asset_id=args.asset_id, user_id=args.user_id)
+    )
+
+
+def _print_costs(result: dict[str, Any], out: TextIO) -> None:
+    table(result["totals"], out, "no paid calls")
+    print("", file=out)
+    table(result["calls"], out, "")
+
+
 async def _dlq(args: argparse.Namespace, out: TextIO) -> int:
     if args.action != "list" and args.sequence is None:
         print(f"dlq {args.action} needs the dead letter's sequence", file=sys.stderr)
@@ -150,6 +166,7 @@ _COMMANDS = {
     "consumers": _consumers,
     "usage": _usage,
     "replay-outbox": _replay_outbox,
+    "costs": _costs,
 }
 _HUMAN = {
     "asset": lambda rows, out: table(rows, out, "nothing known about this asset"),
@@ -157,6 +174,7 @@ _HUMAN = {
     "consumers": lambda rows, out: table(rows, out, "no consumers"),
     "usage": _print_usage,
     "replay-outbox": lambda rows, out: table(rows, out, "nothing to publish"),
+    "costs": _print_costs,
 }
 
 

@@ -193,3 +193,52 @@ async def replay_outbox(
             )
             sent.append({"schema": name, "event_id": str(row["event_id"]), "subject": row["subject"]})
     return sent
+
+
+# Every paid call in both ledgers, with what it bought: wasted (paid and known to deliver nothing, or
+# the user cancelled), delivered (the asset is ready), failed (it ended in error), or pending.
+COSTS_SQL = """
+WITH calls AS (
+    SELECT asset_id, user_id, provider, model, units, unit, usd, wasted, why, at FROM generator.provider_costs
+    UNION ALL
+    SELECT asset_id, user_id, provider, model, units, unit, usd, false, kind, at FROM captioner.provider_costs
+)
+SELECT calls.*, CASE
+        WHEN calls.wasted OR a.status = 'cancelled' THEN 'wasted'
+        WHEN a.status = 'ready' THEN 'delivered'
+        WHEN a.status = 'error' THEN 'failed'
+        ELSE 'pending' END AS outcome
+FROM calls LEFT JOIN gateway.media_assets a ON a.id = calls.asset_id
+WHERE ($1::uuid IS NULL OR calls.asset_id = $1) AND ($2::text IS NULL OR calls.user_id = $2)
+ORDER BY calls.at
+"""
+
+
+async def costs(conn: asyncpg.Connection, *, asset_id: UUID | None, user_id: str | None) -> dict[str, Any]:
+    """The cost ledger: each paid call with its outcome, and the totals by provider and outcome."""
+    rows = await conn.fetch(COSTS_SQL, asset_id, user_id)
+    calls = [
+        {
+            "at": row["at"].isoformat(),
+            "asset_id": str(row["asset_id"]),
+            "user_id": row["user_id"],
+            "provider": row["provider"],
+            "model": row["model"],
+            "units": float(row["units"]),
+            "unit": row["unit"],
+            "usd": float(row["usd"]),
+            "outcome": row["outcome"],
+            "why": row["why"],
+        }
+        for row in rows
+    ]
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for call in calls:
+        total = totals.setdefault(
+            (call["provider"], call["outcome"]),
+            {"provider": call["provider"], "outcome": call["outcome"], "calls": 0, "units": 0.0, "usd": 0.0},
+        )
+        total["calls"] += 1
+        total["units"] += call["units"]
+        total["usd"] = round(total["usd"] + call["usd"], 6)
+    return {"calls": calls, "totals": sorted(totals.values(), key=lambda t: (t["provider"], t["outcome"]))}

@@ -1,0 +1,1 @@
+DROP TABLE captioner.provider_costs;

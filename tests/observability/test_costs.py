@@ -1,0 +1,87 @@
+"""The cost ledger reconciles with the simulator's own bill for a mixed run, with the waste named."""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from aistudio_providers.costs import Prices
+from aistudio_providers.settings import ProviderSettings
+
+from .conftest import Services
+from .test_ops import ops_json
+
+USER = "cost-user"
+
+
+async def test_a_mixed_run_costs_what_the_providers_billed_delivered_failed_and_wasted(services: Services) -> None:
+    urls = {"database_url": services.database_url, "nats_url": services.nats_url}
+    delivered = [
+        await services.generate(USER, prompt="a red kite", provider="kie-4o-image", type="image"),
+        await services.generate(USER, prompt="a drone shot over hills", provider="kie-veo3", type="video"),
+        await services.generate(USER, prompt="a bowl of lemons", provider="gemini-flash", type="image"),
+    ]
+    failed = await services.generate(
+        USER, prompt="Something forbidden [sim:result=content_policy]", provider="kie-4o-image", type="image"
+    )
+    cancelled = await services.generate(
+        USER, prompt="A slow pan across a harbour [sim:duration=60]", provider="kie-veo3", type="video"
+    )
+
+    async def submitted() -> bool:
+        conn = await asyncpg.connect(services.database_url)
+        try:
+            return bool(await conn.fetchval("SELECT task_id FROM generator.jobs WHERE asset_id = $1", cancelled))
+        finally:
+            await conn.close()
+
+    await services.wait_for("the slow video's KIE task", submitted)
+    response = await services.api.post(f"/api/ai/media/{cancelled}/cancel", headers=services.auth(USER))
+    assert response.status_code == 200, response.text
+    for asset_id in [*delivered, failed]:
+        await services.wait_settled(USER, asset_id)
+
+    async def every_call_in() -> bool:  # the captions are paid calls too: the three delivered assets'
+        ledger = await ops_json("costs", "--user", USER, **urls)
+        return sum(1 for call in ledger["calls"] if call["provider"] == "openai") >= 3
+
+    await services.wait_for("the captions' costs", every_call_in)
+    await asyncio.sleep(0.5)  # nothing more is under way: every asset is settled and captioned
+    ledger = await ops_json("costs", "--user", USER, **urls)
+    billed = await asyncio.to_thread(lambda: services.simulator.stats()["billed"])
+
+    ours = _by_provider(ledger["calls"])
+    assert ours["kie"]["units"] == sum(billed["kieCreditsByModel"].values()) == 6 + 60 + 6 + 60
+    conn = await asyncpg.connect(services.database_url)
+    try:
+        tokens = {
+            table: await conn.fetchrow(
+                f"SELECT coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o FROM {table}"
+            )
+            for table in ("generator.provider_costs", "captioner.provider_costs")
+        }
+    finally:
+        await conn.close()
+    gemini, openai = tokens["generator.provider_costs"], tokens["captioner.provider_costs"]
+    assert (gemini["i"], gemini["o"]) == (billed["geminiInputTokens"], billed["geminiOutputTokens"])
+    assert (openai["i"], openai["o"]) == (billed["openaiInputTokens"], billed["openaiOutputTokens"])
+
+    outcomes = {(call["asset_id"], call["provider"]): call["outcome"] for call in ledger["calls"]}
+    assert outcomes[(failed, "kie")] == "failed"
+    assert outcomes[(cancelled, "kie")] == "wasted"
+    assert {outcomes[(asset_id, "openai")] for asset_id in delivered} == {"delivered"}
+    assert outcomes[(delivered[0], "kie")] == outcomes[(delivered[2], "gemini")] == "delivered"
+
+    prices = Prices.from_settings(ProviderSettings())
+    assert abs(ours["kie"]["usd"] - float(132 * prices.usd_per_kie_credit)) < 1e-6
+    totals = {(total["provider"], total["outcome"]): total for total in ledger["totals"]}
+    assert totals[("kie", "wasted")]["units"] == 60 and totals[("kie", "failed")]["units"] == 6
+
+
+def _by_provider(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    found: dict[str, dict[str, float]] = {}
+    for call in calls:
+        total = found.setdefault(call["provider"], {"units": 0.0, "usd": 0.0})
+        total["units"] += call["units"]
+        total["usd"] += call["usd"]
+    return found
