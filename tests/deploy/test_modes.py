@@ -42,7 +42,7 @@ def start(service: str, environment: dict[str, str], monkeypatch: pytest.MonkeyP
         monkeypatch.delenv(name)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    return SERVICE_SETTINGS[service](_env_file=None)  # type: ignore[call-arg]
+    return SERVICE_SETTINGS[service](_env_file=None)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -43,7 +43,8 @@ def test_no_secret_used_in_a_run_appears_in_any_process_log(system_processes: tu
                 break
 
     def ready() -> bool:
-        return httpx.get(f"{gateway}/api/ai/media/{asset_id}", headers=AUTH).json()["status"] != "processing"
+        status = httpx.get(f"{gateway}/api/ai/media/{asset_id}", headers=AUTH).json()["status"]
+        return bool(status != "processing")
 
     _wait_for("the asset finished", ready)
     asset = httpx.get(f"{gateway}/api/ai/media/{asset_id}", headers=AUTH).json()
