@@ -16,6 +16,7 @@ from .api.limits import BodySizeLimit
 from .api.observability import RequestObservability
 from .api.observability import router as metrics_router
 from .api.routes import admin, callbacks, captions, creative, dev, events, files, health, media, pages, usage
+from .api.routes import analytics as analytics_routes
 from .api.routes import posts as post_routes
 from .auth import Authenticator
 from .catalog import Catalog
@@ -98,4 +99,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (events, media, creative, captions, usage, admin, callbacks, files, health, dev, pages):
         app.include_router(module.router)
     app.include_router(metrics_router)
+    app.include_router(analytics_routes.router)
     return app

@@ -15,6 +15,8 @@ from aistudio_contracts import (
 )
 from aistudio_runtime import durable_subscriber, get_logger
 
+from . import analytics_handlers
+from .analytics import AnalyticsProjection
 from .catalog import Catalog
 from .metrics import SettlementMetrics
 
@@ -28,6 +30,7 @@ DEAD_LETTER_MESSAGE = (
 
 def register(broker: NatsBroker, catalog: Catalog) -> None:
     settlements = SettlementMetrics(catalog)
+    analytics_handlers.register(broker, AnalyticsProjection(catalog))  # the catalog only lends its pool
 
     @durable_subscriber(broker, TaskStarted, "gateway-task-started")
     async def on_task_started(event: TaskStarted) -> None:

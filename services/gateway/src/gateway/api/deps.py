@@ -10,6 +10,7 @@ from faststream.nats import NatsBroker
 from aistudio_contracts import Plan
 from aistudio_runtime.mediastore import MediaStore
 
+from ..analytics import AnalyticsProjection
 from ..auth import Authenticator, Principal
 from ..catalog import Catalog
 from ..feed import ChangeFeed
@@ -33,8 +34,11 @@ class Gateway:
     broker: NatsBroker
     feed: ChangeFeed
     limits: UserLimits = field(init=False)
+    analytics: AnalyticsProjection = field(init=False)
 
     def __post_init__(self) -> None:
+        self.analytics = AnalyticsProjection(self.catalog)  # the catalog only lends its pool
+
         async def plan_of(user_id: str) -> Plan:
             return (await self.usage.summary(user_id)).plan
 
