@@ -1,8 +1,8 @@
 """Live asset changes for server-sent events.
 
 One LISTEN connection per gateway process hears every change (NOTIFY from the catalog, payload
-"seq:user_id") and wakes that user's open streams; each stream then reads the changes after the
-last one it sent from `asset_changes`, so a stream resumes exactly where a client left off
+"seq:user_id") and wakes that user's feed; it reads the changes after the last one each of the
+user's streams sent from `asset_changes`, so a stream resumes exactly where a client left off
 (Last-Event-ID) and nothing is lost between a wake-up and the read.
 
 Why a stream never passes over a change: change numbers are per user and taken from the user's
@@ -14,12 +14,18 @@ and "after the last one sent" is exact. (A global sequence could not promise thi
 taken at insert, and a transaction holding a lower one may commit after a higher one was read.)
 The cost is that one user's change-writers are serialised for the end of their transactions;
 different users never wait for each other.
+
+Why the cost follows the changes, not the streams: a user's open streams in this process share
+one reader (`_UserFeed`). A notification marks the user's feed dirty; its reader reads the changes
+after the furthest-behind stream once and hands each stream those it has not sent. Notifications
+that arrive while it reads are folded into its next read, so a change costs one query per user
+with open streams, however many streams that user (or anyone else) has open; an idle stream costs
+no query at all (its keep-alive is written from memory).
 """
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -40,41 +46,119 @@ def parse_event_id(value: str | None) -> int | None:
     return int(value)
 
 
+class FollowedChanges:
+    """One open stream's view of its user's shared reader: what it has not sent yet."""
+
+    def __init__(self, after: int) -> None:
+        self.sent = after
+        self._pending: list[tuple[int, asyncpg.Record]] = []
+        self._ready = asyncio.Event()
+
+    def offer(self, after: int, changes: list[tuple[int, asyncpg.Record]]) -> None:
+        """Changes read after `after`: taken only if that read covers everything this stream lacks
+        (a stream that joined behind a read in progress waits for the next read, from its own place)."""
+        if after > self.sent:
+            return
+        fresh = [(seq, row) for seq, row in changes if seq > self.sent]
+        if fresh:
+            self._pending.extend(fresh)
+            self.sent = fresh[-1][0]
+            self._ready.set()
+
+    def wake(self) -> None:
+        self._ready.set()
+
+    async def next(self, keepalive_seconds: float) -> list[tuple[int, asyncpg.Record]]:
+        """The changes to send, in order, or [] after `keepalive_seconds` with none (time for a keep-alive)."""
+        if not self._pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout=keepalive_seconds)
+        self._ready.clear()
+        batch, self._pending = self._pending, []
+        return batch
+
+
+class _UserFeed:
+    """A user's open streams in this process and their one reader."""
+
+    def __init__(self, feed: "ChangeFeed", user_id: str) -> None:
+        self._feed = feed
+        self._user_id = user_id
+        self.streams: set[FollowedChanges] = set()
+        self._dirty = False
+        self._reader: asyncio.Task[None] | None = None
+
+    def changed(self) -> None:
+        self._dirty = True
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name=f"feed-{self._user_id}")
+
+    async def _read(self) -> None:
+        while self._dirty and self.streams:
+            self._dirty = False
+            after = min(stream.sent for stream in self.streams)
+            try:
+                while True:
+                    changes = await self._feed.changes_after(self._user_id, after, CHANGES_BATCH)
+                    for stream in list(self.streams):
+                        stream.offer(after, changes)
+                    if len(changes) < CHANGES_BATCH:
+                        break
+                    after = changes[-1][0]
+            except Exception as exc:  # the database is away: the streams look again on the next change
+                log.warning("feed_read_failed", user_id=self._user_id, error=repr(exc))
+                await asyncio.sleep(1.0)
+                self._dirty = True
+
+    async def close(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
 class ChangeFeed:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._listeners: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._users: dict[str, _UserFeed] = {}
         self._listener: Listener | None = None
 
     async def start(self) -> None:
         self._listener = await listen(self._db, CHANGES_CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
-        for events in self._listeners.values():
-            for event in events:
-                event.set()
+        for user in list(self._users.values()):
+            for stream in user.streams:
+                stream.wake()
+            await user.close()
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
 
     def _on_notify(self, payload: str | None) -> None:
-        if payload is None:  # (re)connected: a change may have gone unheard, so every stream looks
-            woken = [event for events in self._listeners.values() for event in events]
-        else:
-            woken = list(self._listeners.get(payload.partition(":")[2], ()))
-        for event in woken:
-            event.set()
+        if payload is None:  # (re)connected: a change may have gone unheard, so every user's feed looks
+            for user in self._users.values():
+                user.changed()
+        elif (followed := self._users.get(payload.partition(":")[2])) is not None:
+            followed.changed()
 
-    @contextlib.contextmanager
-    def subscription(self, user_id: str) -> Any:
-        wake = asyncio.Event()
-        self._listeners[user_id].add(wake)
+    @contextlib.asynccontextmanager
+    async def follow(self, user_id: str, after: int) -> AsyncIterator[FollowedChanges]:
+        """The user's changes after `after`, shared with their other streams in this process; the
+        first read (a resume's backlog) happens at once."""
+        stream = FollowedChanges(after)
+        user = self._users.get(user_id)
+        if user is None:
+            user = self._users[user_id] = _UserFeed(self, user_id)
+        user.streams.add(stream)
+        user.changed()
         try:
-            yield wake
+            yield stream
         finally:
-            self._listeners[user_id].discard(wake)
-            if not self._listeners[user_id]:
-                del self._listeners[user_id]
+            user.streams.discard(stream)
+            if not user.streams and self._users.get(user_id) is user:
+                del self._users[user_id]
+                await user.close()
 
     async def latest_seq(self, user_id: str) -> int:
         """The number of the user's latest committed change (0 before the first)."""

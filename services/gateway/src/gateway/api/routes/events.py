@@ -4,8 +4,6 @@ The stream authenticates with the Authorization header (the web page reads it wi
 single-use ticket for EventSource clients: a bearer token in the URL would be written to access logs.
 """
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -15,7 +13,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...auth import Principal
-from ...feed import CHANGES_BATCH
 from ...tickets import StreamTickets
 from ..deps import CurrentUser, GatewayDep
 from ..errors import ApiError
@@ -77,22 +74,15 @@ async def media_events(
     async def stream() -> AsyncIterator[str]:
         sent = start
         yield f"retry: 3000\nid: {sent}\nevent: ready\ndata: {{}}\n\n"
-        with feed.subscription(user.user_id) as wake:
+        # The user's streams in this process share one reader (feed.py): no query per stream.
+        async with feed.follow(user.user_id, sent) as changes:
             while not await request.is_disconnected():
-                wake.clear()
-                # Read until a batch comes back short: a backlog is sent at once, not one batch per wake-up.
-                while True:
-                    changes = await feed.changes_after(user.user_id, sent, CHANGES_BATCH)
-                    for seq, row in changes:
-                        body = present_asset(row, gateway.links).model_dump_json(by_alias=True)
-                        yield f"id: {seq}\nevent: asset\ndata: {body}\n\n"
-                        sent = seq
-                    if len(changes) < CHANGES_BATCH:
-                        break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=KEEPALIVE_SECONDS)
-                    continue
-                yield ": keep-alive\n\n"
+                batch = await changes.next(KEEPALIVE_SECONDS)
+                for seq, row in batch:
+                    body = present_asset(row, gateway.links).model_dump_json(by_alias=True)
+                    yield f"id: {seq}\nevent: asset\ndata: {body}\n\n"
+                if not batch:
+                    yield ": keep-alive\n\n"
 
     return StreamingResponse(
         stream(),
