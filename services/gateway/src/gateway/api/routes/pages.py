@@ -59,6 +59,14 @@ async def index(gateway: GatewayDep) -> FileResponse:
     return FileResponse(_assets()["index.html"], media_type=_CONTENT_TYPES[".html"], headers=headers)
 
 
+@router.get("/admin")
+async def admin_page(gateway: GatewayDep) -> FileResponse:
+    """The analytics page; the data behind it is for admins only (the API checks the token's role)."""
+    policy = content_security_policy(gateway.settings.public_base_url)
+    headers = {**_HEADERS, "Content-Security-Policy": policy}
+    return FileResponse(_assets()["admin.html"], media_type=_CONTENT_TYPES[".html"], headers=headers)
+
+
 @router.get("/static/catalog.json")
 async def catalog() -> JSONResponse:
     """What the page offers, from the one catalog the gateway validates against."""
@@ -91,6 +99,6 @@ async def page_config(gateway: GatewayDep) -> JSONResponse:
 @router.get("/static/{name}")
 async def asset(name: str) -> FileResponse:
     path = _assets().get(name)
-    if path is None or name == "index.html":
+    if path is None or name in ("index.html", "admin.html"):  # pages come with their policy, at / and /admin
         raise ApiError(404, {"error": "Not found"})
     return FileResponse(path, media_type=_CONTENT_TYPES[path.suffix], headers=_HEADERS)
