@@ -141,3 +141,27 @@ async def _asset_events(response: Any, asset_id: str, *, with_position: bool) ->
                 return asset
             data = None
     raise AssertionError("the stream ended")
+
+
+async def test_the_live_stream_pushes_a_new_place_when_the_queue_moves(api: Api, nats_url: str) -> None:
+    first, second = await _asset(api, "erin"), await _asset(api, "erin")
+    await _publish(nats_url, _joined(first, "erin", 1.0), _joined(second, "erin", 2.0))
+    await _until_position(api, "erin", second, 2)
+    async with api.client.stream("GET", "/api/ai/media/events", headers=api.auth("erin")) as stream:
+        lines = stream.aiter_lines()
+        async for line in lines:  # the stream is open once its `ready` event came
+            if line.startswith("event: ready"):
+                break
+        # No change of its own: the queue moved (the first was sent), and the page hears of it.
+        await _publish(nats_url, _advanced(1.0, datetime.now(UTC)))
+        pushed = await asyncio.wait_for(_position_pushed(lines, second, 1), timeout=30)
+    assert pushed["estimatedStartAt"]
+
+
+async def _position_pushed(lines: Any, asset_id: str, position: int) -> dict[str, Any]:
+    async for line in lines:
+        if line.startswith("data:"):
+            asset: dict[str, Any] = json.loads(line.partition(":")[2].strip())
+            if asset.get("id") == asset_id and asset.get("queuePosition") == position:
+                return asset
+    raise AssertionError("the stream ended")

@@ -43,6 +43,8 @@ from .domain.requests import GenerationSpec
 
 SCHEMA = "gateway"
 CHANGES_CHANNEL = "gateway_asset_changes"
+# The payload on CHANGES_CHANNEL when a provider queue moved (a change is "seq:user_id").
+QUEUE_MOVED = "queue"
 
 ASSET_COLUMNS = (
     "id, user_id, provider, requested_provider, type, prompt, reference_image_url, aspect_ratio, status,"
@@ -339,6 +341,8 @@ class Catalog:
             event.cycle_seconds,
             event.occurred_at,
         )
+        if moved:  # every open page with a waiting asset shows its new place (feed.py)
+            await self.pool.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, QUEUE_MOVED)
         return bool(moved)
 
     async def record_task(self, event: TaskStarted) -> bool:

@@ -32,7 +32,7 @@ import asyncpg
 from aistudio_runtime import Database, get_logger
 from aistudio_runtime.db import Listener, listen
 
-from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL, queue_figures
+from .catalog import ASSET_COLUMNS, CHANGES_CHANNEL, QUEUE_FIGURES, QUEUE_MOVED, queue_figures
 
 log = get_logger(__name__)
 
@@ -65,6 +65,13 @@ class FollowedChanges:
             self.sent = fresh[-1][0]
             self._ready.set()
 
+    def refresh(self, rows: list[asyncpg.Record]) -> None:
+        """Assets whose shown figures moved without a change of their own (their queue moved):
+        sent again under the stream's current id, which still means "every change up to here"."""
+        if rows:
+            self._pending.extend((self.sent, row) for row in rows)
+            self._ready.set()
+
     def wake(self) -> None:
         self._ready.set()
 
@@ -87,6 +94,7 @@ class _UserFeed:
         self.streams: set[FollowedChanges] = set()
         self._dirty = False
         self._reader: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     def changed(self) -> None:
         self._dirty = True
@@ -110,7 +118,22 @@ class _UserFeed:
                 await asyncio.sleep(1.0)
                 self._dirty = True
 
+    def queue_moved(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh(), name=f"feed-queue-{self._user_id}")
+
+    async def _refresh(self) -> None:
+        try:
+            rows = await self._feed.waiting(self._user_id)
+        except Exception as exc:
+            log.warning("feed_queue_refresh_failed", user_id=self._user_id, error=repr(exc))
+            return
+        for stream in list(self.streams):
+            stream.refresh(rows)
+
     async def close(self) -> None:
+        if self._refresher is not None and not self._refresher.done():
+            self._refresher.cancel()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,7 +159,10 @@ class ChangeFeed:
             self._listener = None
 
     def _on_notify(self, payload: str | None) -> None:
-        if payload is None:  # (re)connected: a change may have gone unheard, so every user's feed looks
+        if payload == QUEUE_MOVED:  # at most once a second (the generator's report): one read per user
+            for user in self._users.values():
+                user.queue_moved()
+        elif payload is None:  # (re)connected: a change may have gone unheard, so every user's feed looks
             for user in self._users.values():
                 user.changed()
         elif (followed := self._users.get(payload.partition(":")[2])) is not None:
@@ -159,6 +185,15 @@ class ChangeFeed:
             if not user.streams and self._users.get(user_id) is user:
                 del self._users[user_id]
                 await user.close()
+
+    async def waiting(self, user_id: str) -> list[asyncpg.Record]:
+        """The user's assets waiting in a provider's queue, with their figures (None-free)."""
+        rows: list[asyncpg.Record] = await self._db.pool.fetch(
+            f"SELECT {ASSET_COLUMNS}, {QUEUE_FIGURES} FROM gateway.media_assets WHERE user_id = $1"
+            " AND status = 'processing' AND provider_task_id IS NULL AND queue_ticket IS NOT NULL",
+            user_id,
+        )
+        return [row for row in rows if row["queue"] is not None]
 
     async def latest_seq(self, user_id: str) -> int:
         """The number of the user's latest committed change (0 before the first)."""

@@ -73,9 +73,10 @@ async def media_events(
 
     async def stream() -> AsyncIterator[str]:
         sent = start
-        yield f"retry: 3000\nid: {sent}\nevent: ready\ndata: {{}}\n\n"
         # The user's streams in this process share one reader (feed.py): no query per stream.
         async with feed.follow(user.user_id, sent) as changes:
+            # Sent once following: a change after `ready` always reaches this stream.
+            yield f"retry: 3000\nid: {sent}\nevent: ready\ndata: {{}}\n\n"
             while not await request.is_disconnected():
                 batch = await changes.next(KEEPALIVE_SECONDS)
                 for seq, row in batch:
