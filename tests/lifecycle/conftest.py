@@ -88,7 +88,8 @@ class System:
     async def wait_finished(self, user: str, asset_id: str, within: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + within
         while True:
-            asset = (await self.api.get(f"/api/ai/media/{asset_id}", headers=self.auth(user))).json()
+            response = await self.api.get(f"/api/ai/media/{asset_id}", headers=self.auth(user))
+            asset = response.json() if response.status_code == 200 else {"status": "processing"}
             if asset["status"] != "processing":
                 return asset  # type: ignore[no-any-return]
             if time.monotonic() > deadline:
@@ -121,8 +122,10 @@ async def system(
             callback_signing_key=CALLBACK_KEY,
             generation_timeout_seconds=timeout,
             max_deliver=env["max_deliver"],
-            # These tests poll every asset far faster than a person's page would.
+            # These tests poll every asset far faster than a person's page would, on a machine that may
+            # be busy with other work: no per-user request limit, and time to wait for a connection.
             rate_limit_per_minute=1_000_000,
+            db_acquire_timeout_seconds=60.0,
         )
     )
     generator = create_generator(
@@ -157,5 +160,5 @@ async def system(
         await stack.enter_async_context(serving(gateway, port))
         await stack.enter_async_context(running(generator))
         await stack.enter_async_context(start_poller())
-        client = await stack.enter_async_context(httpx.AsyncClient(base_url=gateway_url, timeout=10))
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=gateway_url, timeout=90))
         yield System(client, simulator, gateway_url, database_url, start_poller)
