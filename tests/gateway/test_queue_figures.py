@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from aistudio_contracts import Provider, QueueAdvanced, QueueJoined, queue_correlation_id
+from aistudio_contracts import MediaType, Provider, QueueAdvanced, QueueJoined, TaskStarted, queue_correlation_id
 
 from .conftest import Api
 from .test_catalog_events import _publish
@@ -165,3 +165,26 @@ async def _position_pushed(lines: Any, asset_id: str, position: int) -> dict[str
             if asset.get("id") == asset_id and asset.get("queuePosition") == position:
                 return asset
     raise AssertionError("the stream ended")
+
+
+async def test_once_submitted_the_ready_estimate_is_the_task_start_plus_the_typical_duration(
+    api: Api, nats_url: str
+) -> None:
+    asset_id = await _asset(api, "fred")
+    await _publish(nats_url, _joined(asset_id, "fred", 4.0))
+    await _until_position(api, "fred", asset_id, 1)
+    started = TaskStarted(
+        correlation_id=UUID(asset_id),
+        asset_id=UUID(asset_id),
+        user_id="fred",
+        provider=Provider.KIE_4O_IMAGE,
+        media_type=MediaType.IMAGE,
+        task_id="task-of-fred",
+        prompt=IMAGE["prompt"],
+    )
+    accepted = datetime.now(UTC)
+    await _publish(nats_url, started)
+    asset = await _until_position(api, "fred", asset_id, None)
+    assert asset["estimatedStartAt"] is None
+    ready = _at(asset["estimatedReadyAt"])
+    assert abs(ready - (accepted + timedelta(seconds=40))) < CLOSE

@@ -50,7 +50,7 @@ ASSET_COLUMNS = (
     "id, user_id, provider, requested_provider, type, prompt, reference_image_url, aspect_ratio, status,"
     " provider_task_id, result_storage_key, result_content_type, result_origin_url, error_code, error_message,"
     " caption, caption_status, idempotency_key, request_hash, created_at, updated_at, completed_at,"
-    " model, style, template_id, batch_id, batch_index, parent_id"
+    " model, style, template_id, batch_id, batch_index, parent_id, task_started_at, queue_typical_seconds"
 )
 
 
@@ -353,7 +353,7 @@ class Catalog:
             # A 4o batch's one task is every variant's task.
             rows = await conn.fetch(
                 "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3,"
-                " model = COALESCE($5, model), updated_at = now()"
+                " model = COALESCE($5, model), updated_at = now(), task_started_at = COALESCE(task_started_at, now())"
                 " WHERE id = ANY($1::uuid[]) AND status = ANY($4::text[]) RETURNING id, user_id",
                 event.variant_asset_ids or [event.asset_id],
                 event.task_id,

@@ -34,8 +34,16 @@ def present_asset(row: Mapping[str, Any], links: LinkSigner) -> MediaAssetPublic
         template_id=row["template_id"],
         batch_id=row["batch_id"],
         parent_id=row["parent_id"],
-        **_queue_figures(row.get("queue")),
+        **(_queue_figures(row.get("queue")) or _running_figures(row)),
     )
+
+
+def _running_figures(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Once the provider accepted the task, ready is expected its typical duration after."""
+    started, typical = row.get("task_started_at"), row.get("queue_typical_seconds")
+    if row["status"] != "processing" or started is None or typical is None:
+        return {}
+    return {"estimated_ready_at": started + timedelta(seconds=typical)}
 
 
 def _queue_figures(queue: Any) -> dict[str, Any]:
