@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 async def two_replicas(
     usage_service: None, make_gateway_settings: Callable[..., GatewaySettings]
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    settings = make_gateway_settings(rate_limit_per_minute=6, max_streams_per_user=2)
+    # A busy machine's slow pool must not end the held streams early (which would free their slots).
+    settings = make_gateway_settings(rate_limit_per_minute=6, max_streams_per_user=2, db_acquire_timeout_seconds=60.0)
     async with AsyncExitStack() as stack:
         clients = []
         for _ in range(2):
@@ -62,9 +63,10 @@ async def test_a_stream_beyond_the_users_cap_is_refused_on_any_replica(two_repli
         for client in two_replicas:
             response = await stack.enter_async_context(client.stream("GET", "/api/ai/media/events", headers=headers))
             assert response.status_code == 200
-        third = await two_replicas[0].get("/api/ai/media/events", headers=headers)
-    assert third.status_code == 429
-    assert "retry-after" in third.headers
+        # Opened as a stream too: if it were let through, the test fails at once instead of reading forever.
+        async with two_replicas[0].stream("GET", "/api/ai/media/events", headers=headers) as third:
+            assert third.status_code == 429
+            assert "retry-after" in third.headers
 
 
 async def test_an_anonymous_user_is_refused_generation_with_a_clear_message(api: Api) -> None:

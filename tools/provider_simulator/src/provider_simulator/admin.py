@@ -77,6 +77,7 @@ async def stats(request: Request) -> dict[str, Any]:
         "callbacksFailed": counters.callbacks_failed,
         "geminiRequests": counters.gemini_requests,
         "openaiRequests": counters.openai_requests,
+        "openaiInFlight": counters.openai_in_flight,
         "openaiMaxInFlight": counters.openai_max_in_flight,
         "filesServed": counters.files_served,
         "files": len(state.files),
