@@ -1,6 +1,27 @@
 // The gallery of the user's assets. Everything from the server is set as text or as a checked URL.
 
 const STATUS_ICONS = { processing: '', ready: '✓', error: '✕' };
+
+// "Queued · 12th · starts in ~1 min" while the asset waits for the provider's limit (null otherwise).
+export function queueLabel(asset, now = Date.now()) {
+  if (asset.status !== 'processing' || !asset.queuePosition) return null;
+  const parts = ['Queued', ordinal(asset.queuePosition)];
+  const start = Date.parse(asset.estimatedStartAt ?? '');
+  if (!Number.isNaN(start)) parts.push(`starts in ~${roughly(start - now)}`);
+  return parts.join(' · ');
+}
+
+function ordinal(n) {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] ?? 'th'}`;
+}
+
+function roughly(ms) {
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `${minutes} min` : `${Math.round(minutes / 60)} h`;
+}
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 function el(tag, className, text) {
@@ -88,7 +109,7 @@ export function createGallery({ list, state, loadMore, catalog, onCaption, onCop
     node.dataset.status = asset.status;
     node.dataset.id = asset.id;
     node.querySelector('.badge-icon').textContent = STATUS_ICONS[asset.status] ?? '';
-    node.querySelector('.badge-text').textContent = asset.status;
+    node.querySelector('.badge-text').textContent = queueLabel(asset) ?? asset.status;
     node.querySelector('.asset-provider').textContent = providerLabel(asset);
 
     // The preview is rebuilt only when it changes: signed links differ on every fetch, and a playing
