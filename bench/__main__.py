@@ -19,11 +19,11 @@ from typing import Any
 
 from .common import log, rounded
 from .report import write_report
-from .scenarios import fairness, overhead, ratelimit, readiness, scale, throughput
+from .scenarios import fairness, overhead, ratelimit, readiness, scale, streams, throughput
 from .system import REPO_ROOT, System, install_signal_handlers, new_work_dir
 
 # Overhead first, on a quiet system: right after the throughput levels the pipeline is still settling.
-SCENARIOS = ("overhead", "throughput", "readiness", "ratelimit", "fairness", "scale")
+SCENARIOS = ("overhead", "throughput", "readiness", "ratelimit", "fairness", "streams", "scale")
 
 
 def _arguments() -> argparse.Namespace:
@@ -79,6 +79,8 @@ async def _run(name: str, system: System, quick: bool) -> dict[str, Any]:
         return await ratelimit.run(system, count=25 if quick else 60)
     if name == "fairness":
         return await fairness.run(system, backlog=60 if quick else 200)
+    if name == "streams":
+        return await streams.run(system, streams=300 if quick else 5000, changed_users=10 if quick else 40)
     if name == "scale":
         if quick:
             return await scale.run(
