@@ -238,6 +238,7 @@ def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
+        js_options={"timeout": settings.jetstream_api_timeout_seconds},
         # One line per message in and out costs real CPU at volume; shown with LOG_LEVEL=DEBUG.
         log_level=logging.DEBUG,
     )

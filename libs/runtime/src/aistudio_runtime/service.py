@@ -174,7 +174,7 @@ class ServiceRuntime:
             interval_seconds=self.settings.retention_interval_seconds,
         )
         await self.broker.connect()
-        js = self.broker.connection.jetstream()
+        js = self.broker.connection.jetstream(timeout=self.settings.jetstream_api_timeout_seconds)
         await ensure_stream(js, self.settings.events_stream)
         await ensure_stream(js, self.settings.dead_letter_stream)
 

@@ -71,6 +71,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     # How long an unacknowledged message waits before JetStream redelivers it.
     ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # How long a JetStream API call (stream and consumer info, creating consumers) may take: a cluster
+    # electing leaders, or forming while every replica starts, answers slowly, not never.
+    jetstream_api_timeout_seconds: float = Field(default=30.0, gt=0)
     # Deliveries a failing message gets before it is kept in the dead-letter stream (AISTUDIO_DLQ).
     max_deliver: int = Field(default=10, ge=1)
     # Rows that only record the past (inbox, change feed, finished jobs and tasks) are deleted after
