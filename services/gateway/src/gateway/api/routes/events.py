@@ -70,6 +70,7 @@ async def media_events(
     user = await _stream_user(gateway, authorization, ticket)
     feed = gateway.feed
     start = await feed.resume_point(user.user_id, last_event_id)
+    slot = await gateway.limits.open_stream(user.user_id)  # 429 past MAX_STREAMS_PER_USER, on any replica
 
     async def stream() -> AsyncIterator[str]:
         sent = start
@@ -86,7 +87,7 @@ async def media_events(
                     yield ": keep-alive\n\n"
 
     return StreamingResponse(
-        stream(),
+        slot.holding(stream()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
