@@ -107,14 +107,16 @@ class ClusterSystem(ChaosSystem):
         self.proxy.start()
         self.spawn("simulator", "provider_simulator", "--host", "127.0.0.1", "--port", str(self.simulator_port))
         wait_for_port(self.simulator_port, timeout=60, proc=self.procs["simulator"].proc)
+        # One replica of every service first, then the second, as a rollout would: the first ones create
+        # the R3 streams and consumers; twelve processes creating them at once on two cores can keep the
+        # JetStream API from answering within its timeout.
         for replica in range(REPLICAS):
-            self._spawn_replica("gateway", replica, GATEWAY_PORT=str(self.gateway_ports[replica]))
+            started = [self._spawn_replica("gateway", replica, GATEWAY_PORT=str(self.gateway_ports[replica])).name]
             for name in WORKERS:
                 port = free_port()
                 self.health_ports[f"{name}-{replica + 1}"] = port
-                self._spawn_replica(name, replica, HEALTH_PORT=str(port))
-        for name in self.procs:
-            if name != "simulator":
+                started.append(self._spawn_replica(name, replica, HEALTH_PORT=str(port)).name)
+            for name in started:
                 self.wait_started(name)
 
     def _spawn_replica(self, service: str, replica: int, **env: str) -> Process:
