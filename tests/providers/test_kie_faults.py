@@ -12,7 +12,7 @@ import pytest
 from aistudio_contracts import FailureReason, Provider
 from aistudio_providers import ErrorKind, KieClient, KieSubmit, ProviderError, RetryPolicy, TaskState
 
-from ..support.simulator import SimulatorAdmin, kie_client, wait_until_finished
+from ..support.simulator import SimulatorAdmin, kie_client, wait_for_tasks, wait_until_finished
 
 IMAGE = Provider.KIE_4O_IMAGE
 
@@ -101,9 +101,8 @@ async def test_a_submit_that_timed_out_may_still_have_created_a_paid_task(
         await kie.submit(IMAGE, submit("A slow handshake [sim:submit=timeout]"))
     assert raised.value.kind is ErrorKind.AMBIGUOUS
 
-    await asyncio.sleep(0.8)  # the simulator finishes holding the request, then accepts it
-
-    tasks = simulator.tasks()
+    # The simulator finishes holding the request after we gave up, then accepts it.
+    tasks = await wait_for_tasks(simulator, 1)
     assert len(tasks) == 1
     assert tasks[0]["submissions"] == 1
 

@@ -15,8 +15,9 @@ from aistudio_contracts import Provider
 from aistudio_providers import KieClient, RetryPolicy, TaskStatus
 from provider_simulator import SimulatorConfig
 
-# Clients give up after this; the simulator's "timeout" faults hang for twice as long.
-CLIENT_TIMEOUT_SECONDS = 0.5
+# Clients give up after this; the simulator's "timeout" faults hang for twice as long. Two seconds, not
+# less: an ordinary answer (a media download, a caption) must arrive within it on a loaded 2-core machine.
+CLIENT_TIMEOUT_SECONDS = 2.0
 CALLBACK_HMAC_KEY = "simulator-webhook-key"
 
 
@@ -151,6 +152,16 @@ def kie_client(base_url: str, *, api_key: str = "test-kie-key") -> KieClient:
         # Real backoff is seconds; the number of attempts is what the tests are about.
         retry=RetryPolicy(attempts=3, initial_seconds=0.01, max_seconds=0.05),
     )
+
+
+async def wait_for_tasks(simulator: "SimulatorAdmin", count: int) -> list[dict[str, Any]]:
+    """The simulator's tasks once it holds `count` of them (or what it holds after a generous wait)."""
+    deadline = time.monotonic() + CLIENT_TIMEOUT_SECONDS * 4 + 10
+    while True:
+        tasks = await asyncio.to_thread(simulator.tasks)
+        if len(tasks) >= count or time.monotonic() > deadline:
+            return tasks
+        await asyncio.sleep(0.05)
 
 
 async def wait_until_finished(kie: KieClient, provider: Provider, task_id: str) -> TaskStatus:
