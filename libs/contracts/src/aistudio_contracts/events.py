@@ -53,6 +53,12 @@ class GenerationRequested(Event):
     # asset of the batch in order, this one first; result i of the task belongs to asset i. The
     # other assets have no request of their own.
     variant_asset_ids: list[UUID] | None = None
+    # An edit of one of the user's ready images: the asset it starts from. `reference_image_url` is
+    # then our own signed link to that image (what KIE fetches: Flux `inputImage`, 4o `filesUrl`).
+    parent_asset_id: UUID | None = None
+    # The parent image's key in our media store: a generator sends it to Gemini inline from the store
+    # rather than fetching our own public link back.
+    input_image_key: str | None = None
 
 
 class TaskStarted(Event):
