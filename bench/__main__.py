@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import log, rounded
+from .profiles import summarise_dir
 from .report import write_report
 from .scenarios import fairness, overhead, ratelimit, readiness, scale, streams, throughput
 from .system import REPO_ROOT, System, install_signal_handlers, new_work_dir
@@ -32,6 +33,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small numbers: a trial of the machinery, not figures")
     parser.add_argument("--keep", action="store_true", help="keep the run directory with every process's log")
     parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "out"), help="where report.md and charts go")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated services to run under cProfile during the measured windows (OUT/profiles);"
+        " the profile slows them: its figures are shares, not throughput",
+    )
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
     args = parser.parse_args()
     unknown = set(args.only.split(",")) - set(SCENARIOS)
@@ -101,6 +108,11 @@ def main() -> int:
     out = Path(args.out)
     results: dict[str, Any] = {"machine": _machine(), "quick": args.quick, "scenarios": {}}
     system = System(new_work_dir(), keep=args.keep)
+    if args.profile:
+        system.profile = tuple(args.profile.split(","))
+        system.profile_dir = out / "profiles"
+        for stale in system.profile_dir.glob("*.prof"):
+            stale.unlink()
     began = time.monotonic()
     status = 0
     try:
@@ -128,6 +140,8 @@ def main() -> int:
         log("no scenario finished: no report written")
     else:
         out.mkdir(parents=True, exist_ok=True)
+        if system.profile_dir is not None and system.profile_dir.exists():
+            results["profiles"] = summarise_dir(system.profile_dir)
         (out / "results.json").write_text(json.dumps(results, indent=1))
         report = write_report(results, out)
         log(f"report: {report}  (raw figures: {out / 'results.json'}; took {results['seconds']:.0f} s)")

@@ -60,6 +60,7 @@ class CpuMeter:
         self._began = 0.0
         self._machine_start = 0.0
         self.machine_cores = 0.0
+        self.seconds = 0.0  # the wall time between start and stop
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
@@ -87,6 +88,7 @@ class CpuMeter:
         `machine_cores` is how many cores the whole machine kept busy: everything, the load
         generator and any other work on the machine included."""
         wall = max(time.monotonic() - self._began, 1e-9)
+        self.seconds = wall
         self.machine_cores = round((self._machine_busy() - self._machine_start) / wall, 3)
         used = {}
         for name, proc in self._procs.items():

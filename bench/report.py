@@ -39,8 +39,14 @@ def _save(fig: Any, out: Path, name: str) -> str:
 
 def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, style, color in (("bare", "o--", "tab:blue"), ("gateway", "o-", "tab:orange")):
-        levels = r[name]
+    for name, style, color in (
+        ("bare", "o--", "tab:blue"),
+        ("bare_insert", "s--", "tab:green"),
+        ("gateway", "o-", "tab:orange"),
+    ):
+        levels = r.get(name) or []
+        if not levels:
+            continue
         xs = [level["concurrency"] for level in levels]
         left.plot(xs, [level["rps"] for level in levels], style, color=color, label=name)
         right.plot(xs, [level["latency_ms"]["p50"] for level in levels], style, color=color, label=f"{name} p50")
@@ -66,7 +72,9 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
     chart = _save(fig, out, "throughput.png")
 
     rows = []
+    inserts = {level["concurrency"]: level for level in r.get("bare_insert") or []}
     for gw, bare, pipe in zip(r["gateway"], r["bare"], r["pipeline"], strict=False):
+        insert = inserts.get(gw["concurrency"])
         cpu = gw["cpu"]
         total = sum(cpu.values())
         busiest = sorted(cpu.items(), key=lambda item: -item[1])[:4]
@@ -79,6 +87,9 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
                 _f(gw["latency_ms"]["p99"]),
                 _f(bare["rps"], 0),
                 _f(bare["latency_ms"]["p99"]),
+                _f(insert["rps"], 0) if insert else "",
+                f"{gw['rps'] / bare['rps']:.3f}" if bare["rps"] else "",
+                f"{gw['rps'] / insert['rps']:.3f}" if insert and insert["rps"] else "",
                 _f(pipe.get("rate"), 0),
                 f"{total:.2f} ({_f(gw.get('machine_cores'), 2)}): "
                 + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
@@ -97,6 +108,9 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
                 _f(paused["latency_ms"]["p99"]),
                 "",
                 "",
+                "",
+                "",
+                "",
                 _f(paused["pipeline"].get("rate"), 0) + " (after resuming)",
                 f"{sum(cpu.values()):.2f} ({_f(paused.get('machine_cores'), 2)}): "
                 + ", ".join(f"{name} {share:.2f}" for name, share in busiest),
@@ -111,6 +125,9 @@ def _throughput(r: dict[str, Any], out: Path) -> tuple[str, list[list[str]]]:
             "p99 ms",
             "bare req/s",
             "bare p99 ms",
+            "bare + insert req/s",
+            "gateway ÷ bare",
+            "gateway ÷ bare + insert",
             "pipeline jobs/s",
             "cores busy: the system (the whole machine): top 4",
         ],
@@ -386,6 +403,148 @@ def _streams_section(r: dict[str, Any]) -> tuple[list[str], list[str]]:
 # -- the report ---------------------------------------------------------------------------------
 
 
+# -- CPU per unit of work (issue 17, items 3 and 5) ------------------------------------------------
+
+ACCEPT_TARGET_MS = 1.8
+PIPELINE_TARGET_MS = 3.5
+CHECK_TARGET_MS = 1.3
+RATE_TARGET = 500.0
+P99_TARGET_MS = 100.0
+
+
+def _at(levels: list[dict[str, Any]], concurrency: int) -> dict[str, Any] | None:
+    return next((level for level in levels if level["concurrency"] == concurrency), None)
+
+
+def cpu_figures(s: dict[str, Any]) -> dict[str, Any]:
+    """The CPU figures of a run, each with its target: accept path per request (generator paused),
+    whole pipeline per finished job (the busiest level, from its start until its jobs were done),
+    the poller per check at full tilt, and the gateway at 8 connections against the two ceilings."""
+    figures: dict[str, Any] = {}
+    t = s.get("throughput")
+    if t and "error" not in t:
+        paused = t.get("paused")
+        if paused and paused["rps"]:
+            figures["accept_ms"] = _ms_per_job(paused)
+            figures["accept_by_process"] = {name: share * 1000 / paused["rps"] for name, share in paused["cpu"].items()}
+        per_job = [p for p in t.get("pipeline", []) if p.get("cpu_ms_per_job_total")]
+        if per_job:
+            busiest = max(per_job, key=lambda p: p["jobs"])
+            figures["pipeline_ms"] = busiest["cpu_ms_per_job_total"]
+            figures["pipeline_by_process"] = busiest["cpu_ms_per_job"]
+            figures["pipeline_concurrency"] = busiest["concurrency"]
+        at8 = _at(t["gateway"], 8)
+        if at8:
+            figures["at8"] = {"rps": at8["rps"], "p99": at8["latency_ms"]["p99"]}
+            for ceiling in ("bare", "bare_insert"):
+                level = _at(t.get(ceiling) or [], 8)
+                if level and level["rps"]:
+                    figures[f"{ceiling}_at8"] = {
+                        "rps": level["rps"],
+                        "p99": level["latency_ms"]["p99"],
+                        "ratio": at8["rps"] / level["rps"],
+                    }
+    sc = s.get("scale")
+    if sc and "error" not in sc:
+        capacity = (sc.get("one") or {}).get("capacity") or {}
+        if capacity.get("poller_cpu_ms_per_check"):
+            figures["check_ms"] = capacity["poller_cpu_ms_per_check"]
+            figures["checks_per_second"] = capacity["checks_per_second"]
+    return figures
+
+
+def _bars(parts: dict[str, float]) -> str:
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(parts.items(), key=lambda p: -p[1]) if ms >= 0.05)
+
+
+def _cpu_section(s: dict[str, Any], out: Path) -> tuple[list[list[str]], list[str]]:
+    f = cpu_figures(s)
+    if not f:
+        return [], []
+    rows: list[list[str]] = []
+    table: list[list[str]] = []
+    if "accept_ms" in f:
+        rows.append(
+            [
+                f"17.3 accept path ≤ {ACCEPT_TARGET_MS} ms CPU per request",
+                f"{f['accept_ms']:.2f} ms ({_bars(f['accept_by_process'])})",
+                _ok(f["accept_ms"] <= ACCEPT_TARGET_MS),
+            ]
+        )
+        table.append(["accept path, per accepted request", f"{f['accept_ms']:.2f}", f"{ACCEPT_TARGET_MS}"])
+    if "pipeline_ms" in f:
+        rows.append(
+            [
+                f"17.3 whole pipeline ≤ {PIPELINE_TARGET_MS} ms CPU per job",
+                f"{f['pipeline_ms']:.2f} ms at {f['pipeline_concurrency']} conns ({_bars(f['pipeline_by_process'])})",
+                _ok(f["pipeline_ms"] <= PIPELINE_TARGET_MS),
+            ]
+        )
+        table.append(["whole pipeline, per finished job", f"{f['pipeline_ms']:.2f}", f"{PIPELINE_TARGET_MS}"])
+    if "check_ms" in f:
+        rows.append(
+            [
+                f"17.5 poller ≤ {CHECK_TARGET_MS} ms CPU per check",
+                f"{f['check_ms']:.2f} ms at full tilt, {f['checks_per_second']:.0f} checks/s",
+                _ok(f["check_ms"] <= CHECK_TARGET_MS),
+            ]
+        )
+        table.append(["poller, per status check (full tilt)", f"{f['check_ms']:.2f}", f"{CHECK_TARGET_MS}"])
+    if "at8" in f:
+        at8 = f["at8"]
+        ceilings = [
+            f"{label} {c['rps']:.0f}/s (p99 {_f(c['p99'])} ms; gateway × {c['ratio']:.3f})"
+            for label, c in (
+                ("bare", f.get("bare_at8")),
+                ("bare + one insert", f.get("bare_insert_at8")),
+            )
+            if c
+        ]
+        rows.append(
+            [
+                f"17.3 ≥ {RATE_TARGET:.0f} accepted/s, p99 < {P99_TARGET_MS:.0f} ms at 8 conns",
+                f"{at8['rps']:.0f}/s, p99 {_f(at8['p99'])} ms; " + "; ".join(ceilings),
+                _ok(at8["rps"] >= RATE_TARGET and (at8["p99"] or 1e9) < P99_TARGET_MS),
+            ]
+        )
+    section = [
+        "## CPU per unit of work",
+        "",
+        "Process CPU times (user + system, Postgres with its backends) over the measured window. Accept path:"
+        " the generator-paused level of section 1. Pipeline: every process from the start of the busiest level"
+        " until the jobs it accepted were finished. Poller: the replica's CPU while it checked tasks all due at"
+        " once (section 4's full tilt), over those checks.",
+        "",
+        _table(["figure", "ms of CPU", "target ms"], table),
+        "",
+    ]
+    if table:
+        fig, axis = plt.subplots(figsize=(8, 3))
+        labels = [row[0] for row in table]
+        axis.barh(labels, [float(row[1]) for row in table], color="tab:orange", label="measured")
+        axis.scatter([float(row[2]) for row in table], labels, marker="|", s=400, color="black", label="target")
+        axis.set(xlabel="ms of CPU")
+        axis.grid(alpha=0.3, axis="x")
+        axis.legend(fontsize=8)
+        fig.suptitle("CPU per request, per job and per check")
+        section += [f"![cpu]({_save(fig, out, 'cpu.png')})", ""]
+    return rows, section
+
+
+def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
+    from .profiles import markdown
+
+    return [
+        "## Where the time goes (cProfile)",
+        "",
+        "Own time by library and by function in each profiled process during a measured window"
+        " (`--profile`); cProfile slows what it measures, so these are shares, not figures.",
+        "",
+        markdown(profiles),
+        "",
+    ]
+
+
 def write_report(results: dict[str, Any], out: Path) -> Path:
     machine = results["machine"]
     s = results["scenarios"]
@@ -642,6 +801,12 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         row, section = _fairness_section(s["fairness"], out)
         summary_rows.append(row)
         parts += section
+
+    cpu_rows, cpu_section = _cpu_section(s, out)
+    summary_rows += cpu_rows
+    parts += cpu_section
+    if results.get("profiles"):
+        parts += _profiles_section(results["profiles"])
 
     failed = {name: r for name, r in s.items() if "error" in r}
     for name, r in failed.items():

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class System:
     gateway_url: str = ""
     simulator_url: str = ""
     jwt_secret: str = ""
+    # Services run under bench.profiled (cProfile) and where their profiles go: see profiling().
+    profile: tuple[str, ...] = ()
+    profile_dir: Path | None = None
 
     # -- start and stop -------------------------------------------------------------------------
 
@@ -140,9 +143,14 @@ class System:
     def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None, module: str | None = None) -> Service:
         log_path = self.work_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child
+        command = [sys.executable, "-m", module or (args[0] if args else name), *args[1:]]
+        extra = dict(env or {})
+        if name in self.profile and self.profile_dir is not None:
+            command[2:2] = ["bench.profiled"]
+            extra.update({"BENCH_PROFILE_DIR": str(self.work_dir / "profiles"), "BENCH_PROFILE_NAME": name})
         proc = subprocess.Popen(
-            [sys.executable, "-m", module or (args[0] if args else name), *args[1:]],
-            env={**self.env, **(env or {})},
+            command,
+            env={**self.env, **extra},
             cwd=self.work_dir,  # away from the checkout's .env: every setting comes from env
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -216,6 +224,40 @@ class System:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
     # -- helpers for the scenarios ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def profiling(self, label: str) -> Iterator[None]:
+        """Profile the profiled services (`--profile`) during the block; their profiles are kept as
+        `<profile_dir>/<label>.<service>.prof`. Without --profile this does nothing."""
+        running = [name for name in self.profile if name in self.services]
+        if not running or self.profile_dir is None:
+            yield
+            return
+        raw = self.work_dir / "profiles"
+        for name in running:
+            self.services[name].proc.send_signal(signal.SIGUSR1)
+        try:
+            yield
+        finally:
+            before = {path: path.stat().st_mtime for path in raw.glob("*.prof")} if raw.exists() else {}
+            for name in running:
+                self.services[name].proc.send_signal(signal.SIGUSR2)
+            self.profile_dir.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + 60
+            for name in running:
+                while time.monotonic() < deadline:
+                    fresh = [
+                        path
+                        for path in raw.glob(f"{name}-*.prof")
+                        if path.stem.removeprefix(f"{name}-").isdigit()
+                        and before.get(path) != path.stat().st_mtime
+                        and path.stat().st_size > 0
+                    ]
+                    if fresh:
+                        time.sleep(0.5)  # written in one call, but let a large one finish
+                        shutil.move(str(fresh[0]), str(self.profile_dir / f"{label}.{name}.prof"))
+                        break
+                    time.sleep(0.2)
 
     def pid(self, name: str) -> int:
         return self.services[name].proc.pid

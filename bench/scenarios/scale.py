@@ -142,13 +142,15 @@ async def run(
             await _insert(conn, tasks, interval)
             log(f"  {tasks} tasks in flight; {len(replicas)} replica(s) for {seconds:.0f} s")
             phase = phases[key] = await _observe(system, conn, seconds, interval, replicas, {})
-            phase["capacity"] = await _capacity(conn, capacity_tasks, interval)
+            with system.profiling(f"scale-capacity-{key}"):
+                phase["capacity"] = await _capacity(system, conn, capacity_tasks, interval, replicas)
             log(
                 f"    {phase['checks_per_second']:.0f} checks/s, lag p50 {phase['lag']['p50'] or 0:.3f} s"
                 f" p99 {phase['lag']['p99'] or 0:.3f} s max {phase['lag']['max'] or 0:.3f} s;"
                 f" RSS peak {phase['rss_peak_mb']:.0f} MB per replica (idle {idle_rss:.0f} MB);"
                 f" cores busy {_cores(phase['cpu'])} (whole machine {phase['machine_cores']:.2f});"
-                f" at full tilt {phase['capacity']['checks_per_second']:.0f} checks/s"
+                f" at full tilt {phase['capacity']['checks_per_second']:.0f} checks/s,"
+                f" {phase['capacity']['poller_cpu_ms_per_check'] or 0:.2f} ms of poller CPU per check"
             )
     finally:
         system.stop("poller-2")
@@ -168,9 +170,15 @@ async def run(
     }
 
 
-async def _capacity(conn: asyncpg.Connection, count: int, interval: float, limit: float = 30.0) -> dict[str, Any]:
-    """Checks per second at full tilt: `count` tasks all due at once, each checked once."""
+async def _capacity(
+    system: System, conn: asyncpg.Connection, count: int, interval: float, replicas: list[str], limit: float = 30.0
+) -> dict[str, Any]:
+    """Checks per second at full tilt: `count` tasks all due at once, each checked once; and the
+    CPU each check cost the pollers (and, beside, the simulator answering and Postgres)."""
     await _retire(conn)
+    watched = {name: pid for name, pid in system.pids().items() if name in (*replicas, "simulator", "postgres")}
+    meter = CpuMeter(watched)
+    meter.start()
     await _insert(conn, count, interval, all_due=True)
     began = time.monotonic()
     done = 0
@@ -182,7 +190,18 @@ async def _capacity(conn: asyncpg.Connection, count: int, interval: float, limit
             )
         )
     seconds = time.monotonic() - began
-    return {"tasks": count, "checked": done, "seconds": seconds, "checks_per_second": done / seconds}
+    cpu = meter.stop()
+    cpu_seconds = {name: share * seconds for name, share in cpu.items()}
+    poller_ms = sum(cpu_seconds.get(name, 0.0) for name in replicas) * 1000 / done if done else None
+    return {
+        "tasks": count,
+        "checked": done,
+        "seconds": seconds,
+        "checks_per_second": done / seconds,
+        "cpu": cpu,
+        "machine_cores": meter.machine_cores,
+        "poller_cpu_ms_per_check": poller_ms,
+    }
 
 
 async def _retire(conn: asyncpg.Connection) -> None:

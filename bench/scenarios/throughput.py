@@ -2,6 +2,7 @@
 concurrency, beside a bare FastAPI endpoint served the same way (the ceiling)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -71,30 +72,38 @@ async def run(
         await system.make_pro(http, users)
     tokens = [system.token(user) for user in users]
 
-    port = free_port()
-    bare = system.spawn("bare", "bench.bare", str(port))
-    wait_for_port(port, timeout=30, proc=bare.proc)
-    system.wait_http(f"http://127.0.0.1:{port}/readyz")
-
-    results: dict[str, list[dict[str, Any]]] = {"bare": [], "gateway": []}
-    pipeline: list[dict[str, Any]] = []
-    try:
-        for concurrency in levels:
-            results["bare"].append(
-                await _measure(
-                    f"http://127.0.0.1:{port}/api/ai/generate-media",
-                    {"bare": bare.proc.pid},
-                    "bare",
-                    concurrency,
-                    duration,
-                    warmup,
-                    tokens,
+    results: dict[str, list[dict[str, Any]]] = {"bare": [], "bare_insert": [], "gateway": []}
+    # Two ceilings: the bare endpoint, then the same with one Postgres insert per request.
+    for series, extra in (("bare", ()), ("bare_insert", (system.database_url,))):
+        port = free_port()
+        bare = system.spawn(series, "bench.bare", str(port), *extra)
+        wait_for_port(port, timeout=30, proc=bare.proc)
+        system.wait_http(f"http://127.0.0.1:{port}/readyz")
+        watched = {series: bare.proc.pid}
+        if extra and system.postgres and system.postgres.proc:
+            watched["postgres"] = system.postgres.proc.pid
+        try:
+            for concurrency in levels:
+                results[series].append(
+                    await _measure(
+                        f"http://127.0.0.1:{port}/api/ai/generate-media",
+                        watched,
+                        series,
+                        concurrency,
+                        duration,
+                        warmup,
+                        tokens,
+                    )
                 )
-            )
-    finally:
-        system.stop("bare")
+        finally:
+            system.stop(series)
+    pipeline: list[dict[str, Any]] = []
     for concurrency in levels:
         began = time.time()
+        # The pipeline's CPU per job: every process from the level's start until what it accepted
+        # is finished, over those jobs (the load window alone would miss work still queued).
+        whole = CpuMeter(system.pids())
+        whole.start()
         level = await _measure(
             f"{system.gateway_url}/api/ai/generate-media",
             system.pids(),
@@ -103,9 +112,12 @@ async def run(
             duration,
             warmup,
             tokens,
+            system,
         )
         results["gateway"].append(level)
-        pipeline.append(await _drain(system, concurrency, began, drain_timeout))
+        drained = await _drain(system, concurrency, began, drain_timeout)
+        drained.update(_cpu_per_job(whole.stop(), whole.seconds, drained["jobs"] - drained["left"]))
+        pipeline.append(drained)
 
     # The accept path alone: the generator paused (SIGSTOP) for one level, so that the gateway,
     # usage, Postgres and NATS have the machine; the jobs it accepted wait in JetStream meanwhile.
@@ -117,7 +129,7 @@ async def run(
         os.kill(generator, signal.SIGSTOP)
         try:
             url = f"{system.gateway_url}/api/ai/generate-media"
-            paused = await _measure(url, system.pids(), "paused", concurrency, duration, warmup, tokens)
+            paused = await _measure(url, system.pids(), "paused", concurrency, duration, warmup, tokens, system)
         finally:
             os.kill(generator, signal.SIGCONT)
         paused["pipeline"] = await _drain(system, concurrency, began, drain_timeout)
@@ -132,6 +144,7 @@ async def run(
         "levels": list(levels),
         "duration_seconds": duration,
         "bare": results["bare"],
+        "bare_insert": results["bare_insert"],
         "gateway": results["gateway"],
         "pipeline": pipeline,
         "paused": paused,
@@ -141,8 +154,21 @@ async def run(
     }
 
 
+def _cpu_per_job(cpu: dict[str, float], seconds: float, jobs: int) -> dict[str, Any]:
+    """CPU milliseconds per finished job, by process and in all, from shares of a core over `seconds`."""
+    per_job = {name: share * seconds * 1000 / jobs for name, share in cpu.items()} if jobs else {}
+    return {"cpu_ms_per_job": per_job, "cpu_ms_per_job_total": sum(per_job.values()) if jobs else None}
+
+
 async def _measure(
-    url: str, pids: dict[str, int], target: str, concurrency: int, duration: float, warmup: float, tokens: list[str]
+    url: str,
+    pids: dict[str, int],
+    target: str,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    tokens: list[str],
+    system: System | None = None,
 ) -> dict[str, Any]:
     spec = {
         "url": url,
@@ -153,9 +179,12 @@ async def _measure(
         "body": BODY,
     }
     meter = CpuMeter(pids)
-    meter.start()
-    result = await asyncio.to_thread(_loadgen, spec)
-    level = _level(result, meter.stop())
+    profiling = system.profiling(f"throughput-{target}-c{concurrency}") if system else contextlib.nullcontext()
+    with profiling:
+        meter.start()
+        result = await asyncio.to_thread(_loadgen, spec)
+        cpu = meter.stop()
+    level = _level(result, cpu)
     level["machine_cores"] = meter.machine_cores
     log(
         f"  {target:7s} c={concurrency:<3d} {level['rps']:7.0f} accepted/s"
