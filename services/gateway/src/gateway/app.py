@@ -15,7 +15,7 @@ from .api.deps import Gateway
 from .api.limits import BodySizeLimit
 from .api.observability import RequestObservability
 from .api.observability import router as metrics_router
-from .api.routes import admin, callbacks, captions, creative, dev, events, files, health, media, pages, usage
+from .api.routes import admin, callbacks, captions, creative, dev, edits, events, files, health, media, pages, usage
 from .api.routes import analytics as analytics_routes
 from .api.routes import posts as post_routes
 from .auth import Authenticator
@@ -96,7 +96,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Outermost: the request id and the metric cover every answer, a body-size 413 included.
     app.add_middleware(RequestObservability)
     # events before media: "/api/ai/media/events" must not be taken for an asset id
-    for module in (events, media, creative, captions, usage, admin, callbacks, files, health, dev, pages):
+    for module in (events, media, creative, edits, captions, usage, admin, callbacks, files, health, dev, pages):
         app.include_router(module.router)
     app.include_router(metrics_router)
     app.include_router(analytics_routes.router)

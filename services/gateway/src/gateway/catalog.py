@@ -151,9 +151,12 @@ class Catalog:
         idempotency_key: str | None,
         deadline_at: datetime,
         plan: Plan | None = None,
+        input_image_url: str | None = None,
     ) -> asyncpg.Record | None:
         """Store the asset and its GenerationRequested in one transaction; None if the key was taken meanwhile.
-        `plan` (from the quota reservation's reply) is stamped on the request: the model follows it."""
+        `plan` (from the quota reservation's reply) is stamped on the request: the model follows it.
+        An edit (`spec.parent_id`) sends `input_image_url`, our signed link of the parent, as the request's
+        reference image; the asset itself keeps only its parent's id."""
         event = GenerationRequested(
             correlation_id=asset_id,
             asset_id=asset_id,
@@ -162,18 +165,21 @@ class Catalog:
             media_type=spec.media_type,
             prompt=spec.provider_prompt,
             aspect_ratio=spec.aspect_ratio,
-            reference_image_url=spec.reference_image_url,
+            reference_image_url=input_image_url or spec.reference_image_url,
             deadline_at=deadline_at,
             plan=plan,
             style=spec.style,
+            parent_asset_id=spec.parent_id,
+            input_image_key=spec.parent_storage_key,
         )
         # The hot path of every accepted request, so one statement (atomic on its own): the asset,
         # its event in the outbox, the change for live views, and the two wake-ups.
         return await self.pool.fetchrow(
             "WITH asset AS ("
             "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
-            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id)"
-            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17)"
+            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id,"
+            "  parent_id)"
+            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17, $19)"
             f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
             # The request's trace goes with the event (see aistudio_runtime.tracing).
             " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload, traceparent)"
@@ -204,6 +210,7 @@ class Catalog:
             spec.style,
             spec.template_id,
             tracing.current_traceparent(),
+            spec.parent_id,
         )
 
     async def create_batch(

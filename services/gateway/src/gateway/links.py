@@ -2,7 +2,9 @@
 
 import hashlib
 import hmac
+import math
 import time
+from datetime import datetime
 from uuid import UUID
 
 
@@ -19,6 +21,12 @@ class LinkSigner:
         # Expiry is rounded up to the TTL grid so that a link stays the same for a while (cacheable).
         now = time.time() if now is None else now
         expires = (int(now) // self._ttl + 2) * self._ttl
+        return f"{self._base}/media/{asset_id}?expires={expires}&signature={self._signature(asset_id, expires)}"
+
+    def media_url_until(self, asset_id: UUID, expires_at: datetime) -> str:
+        """A link that lives until `expires_at`, whatever the TTL: an edit's input image, fetched
+        by the provider whenever the queued job is sent (see api/routes/media.py)."""
+        expires = math.ceil(expires_at.timestamp())
         return f"{self._base}/media/{asset_id}?expires={expires}&signature={self._signature(asset_id, expires)}"
 
     def verify(self, asset_id: UUID, expires: int, signature: str, now: float | None = None) -> bool:

@@ -59,7 +59,7 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 def bucket_of(path: str) -> Bucket:
-    if path.endswith("/generate-media"):
+    if path.endswith(("/generate-media", "/edit")):  # an edit is a generation
         return Bucket.GENERATE
     if path.startswith("/api/caption/"):
         return Bucket.CAPTION

@@ -46,6 +46,14 @@ class GenerateMediaRequest(CamelModel):
     variables: dict[str, str] | None = None
 
 
+class EditMediaRequest(CamelModel):
+    """Documents the body of POST /api/ai/media/{id}/edit; the route validates it itself."""
+
+    prompt: str = Field(min_length=PROMPT_MIN_LENGTH, max_length=PROMPT_MAX_LENGTH)
+    provider: Literal["kie-flux-kontext", "kie-4o-image", "gemini-flash"] = "kie-flux-kontext"
+    aspect_ratio: str | None = Field(default=None, description="One the chosen provider accepts; its default if unset")
+
+
 class StylePublic(CamelModel):
     id: str
     name: str

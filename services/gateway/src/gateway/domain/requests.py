@@ -4,6 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from aistudio_contracts import (
     PROMPT_MAX_LENGTH,
@@ -35,6 +36,9 @@ class GenerationSpec:
     variants: int = 1
     # The template the prompt was written from (its variables already filled in).
     template_id: str | None = None
+    # An edit: the user's ready image it starts from, and where that image is in our media store.
+    parent_id: UUID | None = None
+    parent_storage_key: str | None = None
 
     @property
     def provider_prompt(self) -> str:
@@ -47,6 +51,7 @@ class GenerationSpec:
         # Only when set, so a request without them keeps the fingerprint it always had.
         extras = {"style": self.style, "variants": self.variants if self.variants != 1 else None}
         extras["template"] = self.template_id
+        extras["parent"] = str(self.parent_id) if self.parent_id else None
         parts.extend(f"{key}={value}" for key, value in extras.items() if value is not None)
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 

@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import json
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID, uuid4, uuid5
 
@@ -28,7 +29,7 @@ _IDEMPOTENCY_NAMESPACE = UUID("6f1c1f3e-3c5e-4d0b-9a53-2f1f0e7a1c11")
 MAX_IDEMPOTENCY_KEY = 255
 
 
-async def _read_json(request: Request) -> object:
+async def read_json(request: Request) -> object:
     try:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -75,39 +76,68 @@ async def generate_media(
     user: GeneratingUser,
     idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
 ) -> MediaAssetPublic | BatchPublic:
-    spec = await _spec(gateway, user.user_id, await _read_json(request))
-    key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
+    spec = await _spec(gateway, user.user_id, await read_json(request))
+    key = idempotency_key_of(idempotency_key)
     if spec.variants > 1:
         return await generate_batch(gateway, user.user_id, spec, key)
+    return await generate_one(gateway, user.user_id, spec, key)
+
+
+def idempotency_key_of(header: str | None) -> str | None:
+    return header.strip() if header and header.strip() else None
+
+
+async def generate_one(gateway: Gateway, user_id: str, spec: GenerationSpec, key: str | None) -> MediaAssetPublic:
+    """One asset for one unit: generate and edit alike (an edit is a spec with a parent)."""
     if key:
-        existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key)
+        existing = await gateway.catalog.find_by_idempotency_key(user_id, key)
         if existing:
             return _replay(gateway, existing, spec)
-        asset_id = uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.user_id}\x00{key}")
+        asset_id = uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}\x00{key}")
     else:
         asset_id = uuid4()
 
     deadline_at = gateway.catalog.new_deadline()
     try:
-        reservation = await gateway.usage.reserve(asset_id, user.user_id, deadline_at)
+        reservation = await gateway.usage.reserve(asset_id, user_id, deadline_at)
     except UsageUnavailable:
-        gateway.usage.withdraw_soon(asset_id, user.user_id)  # its answer may only have been lost
+        gateway.usage.withdraw_soon(asset_id, user_id)  # its answer may only have been lost
         raise
     if not reservation.granted:
         raise limit_reached(reservation.usage.limit)
     try:
-        row = await gateway.catalog.create(asset_id, user.user_id, spec, key, deadline_at, reservation.usage.plan)
+        row = await gateway.catalog.create(
+            asset_id,
+            user_id,
+            spec,
+            key,
+            deadline_at,
+            reservation.usage.plan,
+            _input_image_url(gateway, spec, deadline_at),
+        )
     except BaseException:
         # The asset was not stored: give the unit back now (the usage sweeper would, later).
         with contextlib.suppress(Exception):
-            await gateway.usage.release(asset_id, user.user_id)
+            await gateway.usage.release(asset_id, user_id)
         raise
     if row is None:  # a concurrent request with the same key stored it first
-        existing = await gateway.catalog.find_by_idempotency_key(user.user_id, key or "")
+        existing = await gateway.catalog.find_by_idempotency_key(user_id, key or "")
         if existing is None:
             raise ApiError(409, {"error": "Conflicting request, please retry"})
         return _replay(gateway, existing, spec)
     return present_asset(row, gateway.links)
+
+
+def _input_image_url(gateway: Gateway, spec: GenerationSpec, deadline_at: datetime) -> str | None:
+    """An edit's parent image as a link the provider fetches (PUBLIC_BASE_URL must reach us from there).
+    KIE may fetch it whenever the queued job is finally sent, up to the job's deadline, and while it
+    works the task after that; past the deadline plus STUCK_ASSET_GRACE_SECONDS the gateway fails the
+    asset anyway. So the link lives exactly that long: GENERATION_TIMEOUT_SECONDS + the grace from
+    acceptance (1200 + 300 s by default), independent of MEDIA_LINK_TTL_SECONDS."""
+    if spec.parent_id is None:
+        return None
+    grace = timedelta(seconds=gateway.settings.stuck_asset_grace_seconds)
+    return gateway.links.media_url_until(spec.parent_id, deadline_at + grace)
 
 
 @router.get("/media", response_model=MediaAssetsPublic, responses={400: {}, 401: {}, 503: {}})
