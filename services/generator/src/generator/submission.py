@@ -22,6 +22,7 @@ from aistudio_contracts import (
     FailureReason,
     GenerationCompleted,
     GenerationFailed,
+    GenerationRequested,
     Provider,
     StoredMedia,
     TaskStarted,
@@ -65,6 +66,7 @@ from .settings import GeneratorSettings
 log = get_logger(__name__)
 
 REFERENCE_MESSAGE = "The reference image could not be downloaded; check that the URL points to a public image."
+EDIT_INPUT_GONE = "The image to edit is no longer in our storage."
 _GEMINI_TYPES = ("image/png", "image/jpeg", "image/webp")
 # Writes that carry a provider's answer are retried this long past the job's deadline (a database outage).
 DURABLE_WRITE_GRACE = timedelta(minutes=10)
@@ -207,13 +209,14 @@ class Submitter:
             return
         request = job.request
         try:
-            reference = await self._reference_image(request.reference_image_url)
+            reference = await self._input_image(request)
         except MediaError as error:
             if error.retryable:
                 at = self._clock() + timedelta(seconds=redelivery_delay(job.attempts + 1))
                 await self._apply(job, Retry(at) if at < job.deadline_at else Fail(FailureReason.TIMEOUT, str(error)))
                 return
-            await self._fail(job, FailureReason.INVALID_INPUT, REFERENCE_MESSAGE)
+            message = error.user_message if request.input_image_key else REFERENCE_MESSAGE
+            await self._fail(job, FailureReason.INVALID_INPUT, message)
             return
         provider = IMAGE_FALLBACK_PROVIDER
         waste = {"provider": provider.value, "why": "answer_lost"} if repeats_lost_call else None
@@ -332,6 +335,20 @@ class Submitter:
 
         result: T = await retrying(attempt)
         return result
+
+    async def _input_image(self, request: GenerationRequested) -> tuple[bytes, str] | None:
+        """The image Gemini gets inline. An edit's parent is read from our own media store: its signed
+        link (what KIE fetches) is a round trip out through PUBLIC_BASE_URL, which this service need not
+        reach, and which the SSRF guard on reference downloads rightly refuses for a private address."""
+        if not request.input_image_key:
+            return await self._reference_image(request.reference_image_url)
+        try:
+            data = await self._media.get(request.input_image_key)
+        except Exception as outage:  # whatever the store's client raises: the same read may work later
+            raise MediaError("Our media storage is unavailable.", retryable=True) from outage
+        if data is None:
+            raise MediaError(EDIT_INPUT_GONE)
+        return data, verified_media_type(data[:64], None, allowed=_GEMINI_TYPES)
 
     async def _reference_image(self, url: str | None) -> tuple[bytes, str] | None:
         if not url:
