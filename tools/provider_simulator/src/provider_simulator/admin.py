@@ -42,6 +42,8 @@ def task_view(state: SimulatorState, task: Task) -> dict[str, Any]:
         "errorCode": task.error_code,
         "resultUrls": task.result_urls,
         "callbacksSent": task.callbacks_sent,
+        # The input images KIE fetched (Flux inputImage, 4o filesUrl): url, ok, status, contentType, bytes, sha256.
+        "inputs": task.inputs,
         "createdAt": _iso(task.created_at),
         "finishedAt": _iso(task.finished_at),
     }
@@ -60,6 +62,12 @@ async def task(task_id: str, request: Request) -> dict[str, Any]:
     if found is None:
         raise HTTPException(404, "no such task")
     return task_view(state, found)
+
+
+@router.get("/gemini/calls")
+async def gemini_calls(request: Request) -> list[dict[str, Any]]:
+    """Recent Gemini calls, newest last: prompt, aspectRatio and inlineImages (mimeType, bytes, sha256)."""
+    return list(_state(request).gemini_calls)
 
 
 @router.get("/stats")

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import hashlib
 import secrets
 from typing import Any
 
@@ -63,6 +64,30 @@ def _read_request(body: dict[str, Any]) -> tuple[str, int, str]:
     return " ".join(texts), images, str(aspect_ratio)
 
 
+def inline_images(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each inline image part that arrived (an edit's input), by type, size and digest."""
+    found: list[dict[str, Any]] = []
+    for content in body.get("contents") or []:
+        for part in (content or {}).get("parts") or []:
+            inline = part.get("inlineData") or part.get("inline_data")
+            if not isinstance(inline, dict):
+                continue
+            # The SDK sends URL-safe base64, the REST docs show the standard alphabet: read either.
+            encoded = str(inline.get("data") or "").replace("+", "-").replace("/", "_")
+            try:
+                data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except ValueError:
+                data = b""
+            found.append(
+                {
+                    "mimeType": inline.get("mimeType") or inline.get("mime_type"),
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+    return found
+
+
 @router.post("/{version}/models/{model}:generateContent")
 async def generate_content(version: str, model: str, request: Request) -> Response:
     state: SimulatorState = request.app.state.sim
@@ -78,6 +103,7 @@ async def generate_content(version: str, model: str, request: Request) -> Respon
     if not isinstance(body, dict):
         return google_error("400")
     prompt, images, aspect_ratio = _read_request(body)
+    state.gemini_calls.append({"prompt": prompt, "aspectRatio": aspect_ratio, "inlineImages": inline_images(body)})
     fault = state.faults.pick(state.config, "gemini", Markers.parse(prompt), prompt)
     name = fault.name if fault else None
     if name in _ERRORS:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from .inputs import fetch_inputs, input_urls, inputs_unreadable
 from .kie_payloads import CODE_MESSAGES, callback_body
 from .markers import Markers, strip_markers
 from .media import render_image
@@ -56,6 +57,10 @@ def create_task(
     )
     state.tasks[task.task_id] = task
     state.stats.tasks_created += 1
+    if input_urls(model, params):
+        state.spawn(fetch_inputs(state, task))
+    else:
+        task.inputs_fetched.set()
     state.spawn(_finish_when_due(state, task))
     return task
 
@@ -70,8 +75,11 @@ async def finish(state: SimulatorState, task: Task) -> None:
     async with task.lock:
         if task.finished_at is not None or state.tasks.get(task.task_id) is not task:
             return
+        await task.inputs_fetched.wait()  # an input image that could not be fetched fails the task
         fault = state.faults.pick(state.config, "result", task.markers, task.task_id)
-        if fault is None or fault.name == "no_urls":
+        if inputs_unreadable(task):
+            _fail(task, "image")
+        elif fault is None or fault.name == "no_urls":
             await _succeed(state, task, with_urls=fault is None)
         elif fault.name == "unknown_state":
             task.outcome, task.raw_flag = Outcome.FAILED, 7

@@ -56,6 +56,9 @@ class Task:
     origin_urls: list[str] = field(default_factory=list)
     callbacks_sent: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # The input images the task fetched (inputs.py), each with what it answered; None before or without any.
+    inputs: list[dict[str, Any]] | None = None
+    inputs_fetched: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def due(self) -> bool:
@@ -176,6 +179,8 @@ class SimulatorState:
         # Bumped by reset, so a request held across a reset does not leak into the next test.
         self.generation = 0
 
+        # Gemini calls, newest last: the prompt and each inline image that came with it.
+        self.gemini_calls: deque[dict[str, Any]] = deque(maxlen=200)
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run `coroutine` in the background, holding a reference so it is not collected."""
         job: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -199,3 +204,4 @@ class SimulatorState:
         self.faults.clear()
         self.credits = self.config.initial_credits
         self.submissions_by_prompt.clear()
+        self.gemini_calls.clear()
