@@ -77,5 +77,15 @@ export function createApi({ getToken, onUnauthorized }) {
     generate: (payload, idempotencyKey) =>
       request('POST', 'api/ai/generate-media', { body: payload, headers: { 'Idempotency-Key': idempotencyKey } }),
     caption: (mediaId) => request('POST', 'api/caption/generate-from-media', { body: { mediaId } }),
+    styles: () => request('GET', 'api/ai/styles'),
+    templates: () => request('GET', 'api/ai/templates'),
+    saveTemplate: (template) => request('POST', 'api/ai/templates', { body: template }),
+    deleteTemplate: (id) => request('DELETE', `api/ai/templates/${encodeURIComponent(id)}`),
+    cancel: (mediaId) => request('POST', `api/ai/media/${encodeURIComponent(mediaId)}/cancel`),
+    edit: (mediaId, payload, idempotencyKey) =>
+      request('POST', `api/ai/media/${encodeURIComponent(mediaId)}/edit`, {
+        body: payload,
+        headers: { 'Idempotency-Key': idempotencyKey },
+      }),
   };
 }

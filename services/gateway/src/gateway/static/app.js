@@ -1,7 +1,9 @@
-// AI Studio: signing in and out, and the studio — the form, the gallery with live status, usage, captions.
+// AI Studio: signing in and out, and the studio — the form, the gallery with live status, usage, captions,
+// cancelling a running generation and editing a ready image.
 
 import { ApiError, createApi } from './api.js';
 import { $, showFieldError } from './dom.js';
+import { createEditDialog } from './edit.js';
 import { createGenerateForm } from './form.js';
 import { createGallery } from './gallery.js';
 import { connectLive } from './live.js';
@@ -15,6 +17,8 @@ const EXPIRED = 'Your session has expired. Please sign in again.';
 const api = createApi({ getToken: session.token, onUnauthorized: sessionExpired });
 const usage = createUsage(api);
 let gallery = null;
+let form = null;
+let editor = null;
 let stopLive = null;
 let nextCursor = null;
 const NO_HOSTS = { embedHostOrigins: [] };
@@ -76,6 +80,8 @@ function leaveStudio() {
   stopLive = null;
   usage.clear();
   gallery.clear();
+  form.clearCreative();
+  editor.close();
 }
 
 function signOut(message) {
@@ -143,6 +149,7 @@ function enterStudio() {
   gallery.loading();
   nextCursor = null;
   usage.refresh();
+  form.loadCreative();
   loadGallery();
   stopLive = connectLive({
     getToken: session.token,
@@ -213,6 +220,20 @@ async function caption(asset) {
   }
 }
 
+async function cancel(asset) {
+  gallery.setCancelPending(asset.id, true);
+  try {
+    showAsset(await api.cancel(asset.id));
+    toast('Generation cancelled', { description: 'It will not be made, and it does not count this month.' });
+  } catch (error) {
+    if (error.status === 401) return;
+    toast('Could not cancel', { description: error.message, variant: 'error' });
+    if (error.status === 404 || error.status === 409) resync(); // it finished meanwhile: show how
+  } finally {
+    gallery.setCancelPending(asset.id, false);
+  }
+}
+
 async function copyCaption(asset) {
   try {
     await navigator.clipboard.writeText(asset.caption ?? '');
@@ -242,8 +263,10 @@ async function start() {
     catalog,
     onCaption: caption,
     onCopy: copyCaption,
+    onCancel: cancel,
+    onEdit: (asset) => editor.open(asset),
   });
-  createGenerateForm({
+  const created = {
     catalog,
     api,
     onCreated: (asset) => {
@@ -251,7 +274,9 @@ async function start() {
       usage.refresh();
     },
     onLimitReached: (body) => usage.showLimitReached(body),
-  });
+  };
+  form = createGenerateForm(created);
+  editor = createEditDialog(created);
   $('sign-in-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', () => signOut());
   $('load-more').addEventListener('click', loadMore);

@@ -1,7 +1,9 @@
 // The generation form: type switch, providers and aspect ratios from the catalog, the prompt with its
-// counter and inline validation, the optional reference image URL, and the request itself.
+// counter and inline validation, the optional reference image URL, and the request itself — with the
+// creative controls: variants (images only), style chips, and a template picker with "save as template".
 
 import { ApiError, randomKey } from './api.js';
+import { createStyleChips, createTemplatePicker } from './creative.js';
 import { $, showFieldError } from './dom.js';
 import { toast } from './toast.js';
 
@@ -35,15 +37,27 @@ function referenceProblem(value) {
   return 'Enter a full http(s) address, such as https://example.com/photo.jpg';
 }
 
-/** onCreated(asset) after a 202; onLimitReached(body) after the 403 of a spent quota. */
+/**
+ * onCreated(asset) after a 202, once per asset of a batch; onLimitReached(body) after the 403 of a
+ * spent quota. loadCreative() fetches the styles and templates once signed in; clearCreative() forgets them.
+ */
 export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) {
   const form = $('generate-form');
   const prompt = $('prompt');
   const reference = $('reference-url');
   const counter = $('prompt-counter');
+  const variants = $('variants');
   let promptTouched = false;
   // Kept while the request stays the same, so that a retry after a lost answer is charged once.
   let idempotencyKey = null;
+  const styles = createStyleChips({ onChange: () => changed() });
+  const templates = createTemplatePicker({
+    onChange: () => {
+      showTemplateMode();
+      changed();
+    },
+    onDelete: deleteTemplate,
+  });
 
   const selectedType = () => form.querySelector('input[name="type"]:checked')?.value ?? 'image';
   const buttonLabel = () => `Generate ${selectedType() === 'video' ? 'Video' : 'Image'}`;
@@ -74,10 +88,26 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
     fillOptions($('aspect-ratio'), ratios, provider.defaultAspectRatio);
   }
 
+  /** With a template chosen its variables replace the prompt (the server fills it in). */
+  function showTemplateMode() {
+    $('prompt-field').hidden = templates.chosen() !== null;
+  }
+
+  function showVariants() {
+    const video = selectedType() === 'video';
+    $('variants-field').hidden = video;
+    variants.disabled = video;
+    showFieldError(variants, null);
+  }
+
   function showProviders() {
     const providers = catalog.providersFor(selectedType());
     fillOptions($('provider'), providers.map(({ id, label }) => ({ value: id, label })), providers[0]?.id);
     showRatios();
+    showVariants();
+    styles.setType(selectedType());
+    templates.setType(selectedType());
+    showTemplateMode();
     $('generate-label').textContent = buttonLabel();
     changed();
   }
@@ -112,7 +142,15 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
   }
 
   function showServerIssues(error) {
-    const fields = { prompt, referenceImageUrl: reference };
+    const usingTemplate = templates.chosen() !== null;
+    const fields = {
+      prompt: usingTemplate ? $('template') : prompt,
+      referenceImageUrl: reference,
+      templateId: $('template'),
+      variables: $('template'),
+      style: $('style-chips'),
+      variants,
+    };
     const general = [];
     for (const detail of error.details) {
       const field = fields[Array.isArray(detail.path) ? detail.path[0] : undefined];
@@ -128,6 +166,7 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
   function reset() {
     prompt.value = '';
     reference.value = '';
+    templates.clearValues();
     promptTouched = false;
     showFieldError(prompt, null);
     showFieldError(reference, null);
@@ -135,34 +174,57 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
     changed();
   }
 
+  /** What the form asks for beyond the seed's fields; nothing extra for a plain single request. */
+  function creativeFields() {
+    const template = templates.chosen();
+    const count = selectedType() === 'image' ? Number(variants.value) : 1;
+    const style = styles.selected();
+    return {
+      ...(template ? { templateId: template.id, variables: templates.values() } : {}),
+      ...(style ? { style } : {}),
+      ...(count > 1 ? { variants: count } : {}),
+    };
+  }
+
   async function submit(event) {
     event.preventDefault();
-    promptTouched = true;
-    showPromptState();
+    const template = templates.chosen();
     const referenceUrl = reference.value.trim();
     const referenceIssue = referenceProblem(referenceUrl);
     showFieldError(reference, referenceIssue);
-    if (promptProblem() || referenceIssue) {
-      (promptProblem() ? prompt : reference).focus();
+    if (template) {
+      if (!templates.check()) return;
+    } else {
+      promptTouched = true;
+      showPromptState();
+      if (promptProblem()) {
+        prompt.focus();
+        return;
+      }
+    }
+    if (referenceIssue) {
+      reference.focus();
       return;
     }
     const payload = {
-      prompt: prompt.value.trim(),
+      ...(template ? {} : { prompt: prompt.value.trim() }),
       provider: $('provider').value,
       type: selectedType(),
       aspectRatio: $('aspect-ratio').value,
       ...(referenceUrl ? { referenceImageUrl: referenceUrl } : {}),
+      ...creativeFields(),
     };
     idempotencyKey ??= randomKey();
     setPending(true);
     $('form-error').hidden = true;
     try {
-      const asset = await api.generate(payload, idempotencyKey);
-      toast('Generation started! ✨', {
+      const answer = await api.generate(payload, idempotencyKey);
+      const batch = Array.isArray(answer.assets) ? answer.assets : null;
+      toast(batch ? `${batch.length} variants started! ✨` : 'Generation started! ✨', {
         description: 'Your AI media is being generated. Check the gallery below for progress.',
       });
       reset();
-      onCreated(asset);
+      for (const asset of batch ?? [answer]) onCreated(asset);
     } catch (error) {
       if (!(error instanceof ApiError) || error.status === 401) return; // 401: signed out already
       if (error.isLimitReached) await onLimitReached(error.body);
@@ -172,6 +234,98 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
       setPending(false);
     }
   }
+
+  /* ---------- styles and templates ---------- */
+
+  async function loadCreative(selectId) {
+    const [styleList, templateList] = await Promise.allSettled([api.styles(), api.templates()]);
+    if (styleList.status === 'fulfilled') styles.setStyles(styleList.value.styles);
+    if (templateList.status === 'fulfilled') templates.setTemplates(templateList.value.templates, selectId);
+    showTemplateMode();
+    for (const [what, result] of [['Styles', styleList], ['Templates', templateList]]) {
+      if (result.status === 'rejected' && result.reason?.status !== 401) {
+        toast(`${what} could not be loaded`, { description: result.reason?.message ?? '', variant: 'error' });
+      }
+    }
+  }
+
+  function clearCreative() {
+    styles.clear();
+    templates.clear();
+    showTemplateMode();
+  }
+
+  const saveDialog = $('template-dialog');
+  const templateName = $('template-name');
+
+  function openSaveDialog() {
+    promptTouched = true;
+    showPromptState();
+    if (promptProblem()) {
+      prompt.focus();
+      return;
+    }
+    $('template-save-prompt').textContent = prompt.value.trim();
+    $('template-save-error').hidden = true;
+    showFieldError(templateName, null);
+    saveDialog.showModal();
+    templateName.focus();
+  }
+
+  async function saveTemplate(event) {
+    event.preventDefault();
+    const name = templateName.value.trim();
+    if (!name) {
+      showFieldError(templateName, 'Give the template a name');
+      templateName.focus();
+      return;
+    }
+    const button = $('template-save');
+    button.disabled = true;
+    $('template-save-error').hidden = true;
+    try {
+      const saved = await api.saveTemplate({ name, type: selectedType(), prompt: prompt.value.trim() });
+      saveDialog.close();
+      templateName.value = '';
+      toast('Template saved', { description: `"${saved.name}" is in your templates.` });
+      await loadCreative(saved.id);
+      changed();
+    } catch (error) {
+      if (error.status === 401) return;
+      const general = [];
+      for (const detail of error.details) {
+        if (Array.isArray(detail.path) && detail.path[0] === 'name') showFieldError(templateName, detail.message);
+        else general.push(detail.message);
+      }
+      if (general.length > 0 || error.details.length === 0) {
+        $('template-save-error').textContent = general.join(' ') || error.message;
+        $('template-save-error').hidden = false;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function deleteTemplate(template) {
+    const button = $('delete-template');
+    button.disabled = true;
+    try {
+      await api.deleteTemplate(template.id);
+      toast('Template deleted', { description: `"${template.name}" is no longer in your templates.` });
+      await loadCreative('');
+      changed();
+    } catch (error) {
+      if (error.status !== 401) toast('Could not delete the template', { description: error.message, variant: 'error' });
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  $('save-template').addEventListener('click', openSaveDialog);
+  $('template-form').addEventListener('submit', saveTemplate);
+  $('template-save-close').addEventListener('click', () => saveDialog.close());
+  templateName.addEventListener('input', () => showFieldError(templateName, null));
+  variants.addEventListener('change', changed);
 
   prompt.maxLength = catalog.promptMaxLength;
   buildTypeSwitch();
@@ -195,5 +349,5 @@ export function createGenerateForm({ catalog, api, onCreated, onLimitReached }) 
     changed();
     if (reference.getAttribute('aria-invalid') === 'true') showFieldError(reference, referenceProblem(reference.value.trim()));
   });
-  return { reset };
+  return { reset, loadCreative, clearCreative };
 }
