@@ -3,6 +3,7 @@ NATS JetStream and Postgres (and the whole pipeline with the provider simulator 
 become ready): variants, batches as groups, style chips, templates, cancel and edit."""
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -287,3 +288,47 @@ async def test_a_cancel_too_late_shows_why_and_the_card_then_shows_the_outcome(
 async def _status_is(studio: Studio, user: str, asset_id: str, status: str) -> bool:
     response = await studio.api.get(f"/api/ai/media/{asset_id}", headers=studio.auth(user))
     return response.status_code == 200 and response.json()["status"] == status
+
+
+async def test_edit_on_a_ready_image_shows_the_parent_and_makes_a_child_that_names_it(
+    pipeline: Studio, open_page: Callable[..., Any], problems: PageProblems
+) -> None:
+    page = await open_page(pipeline.base_url + "/")
+    await sign_in(page, "eden")
+    await page.get_by_label("Prompt", exact=True).fill("A quiet harbour with fishing boats")
+    await page.get_by_role("button", name="Generate Image").click()
+    harbour = card(page, "quiet harbour")
+    await expect(harbour.get_by_role("button", name="Edit", exact=True)).to_be_hidden()  # not while processing
+    await expect(harbour.locator(".badge-text")).to_have_text("ready", timeout=PIPELINE_TIMEOUT_MS)
+    [parent] = await gallery_of(pipeline, "eden")
+
+    await harbour.get_by_role("button", name="Edit", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Edit image")
+    await expect(dialog).to_be_visible()
+    shown = dialog.locator("#edit-parent-image")
+    await expect(shown).to_have_attribute("src", re.compile(re.escape(f"{pipeline.base_url}/media/{parent['id']}?")))
+    await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await shown.element_handle())
+    await expect(dialog.locator("#edit-parent-prompt")).to_have_text("A quiet harbour with fishing boats")
+    await expect(page.get_by_label("Edit provider")).to_have_value("kie-flux-kontext")
+    await expect(page.get_by_label("Edit shape")).to_have_value("1:1")
+    prompt = page.get_by_label("What should change?")
+    await prompt.fill("Stormy")
+    await dialog.get_by_role("button", name="Edit image").click()
+    await expect(page.locator("#edit-prompt-error")).to_have_text("Describe the change in at least 10 characters")
+    await prompt.fill("Make the sky stormy and add a red kite")
+    await dialog.get_by_role("button", name="Edit image").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.get_by_text("Edit started! ✨")).to_be_visible()
+
+    child = card(page, "red kite")
+    await expect(child.locator(".asset-parent")).to_have_text("Edited from this image")
+    thumb = child.locator(".asset-parent img.parent-thumb")
+    await expect(thumb).to_have_attribute("src", re.compile(re.escape(f"{pipeline.base_url}/media/{parent['id']}?")))
+    await expect(child.locator(".badge-text")).to_have_text("ready", timeout=PIPELINE_TIMEOUT_MS)
+    await expect(child.locator(".asset-media img")).to_be_visible()
+    assets = {asset["id"]: asset for asset in await gallery_of(pipeline, "eden")}
+    [made] = [asset for asset in assets.values() if asset["id"] != parent["id"]]
+    assert made["parentId"] == parent["id"] and made["provider"] == "kie-flux-kontext"
+    await expect(page.locator("#usage-text")).to_have_text("Free plan · 2 / 10 this month", timeout=LIVE_TIMEOUT_MS)
+    await page.screenshot(path=screenshot_path("desktop-edit"), full_page=True)
+    assert problems.unexpected() == []
