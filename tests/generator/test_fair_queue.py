@@ -2,8 +2,10 @@
 scenario of issue 17, the real NATS and the simulator on the HTTP wire)."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -216,7 +218,7 @@ async def test_five_light_users_are_served_within_a_window_of_arrival_behind_a_2
     )
     heavy = [_request("heavy", n) for n in range(200)]
     light = [_request(f"light-{n}", 0) for n in range(5)]
-    async with running(generator):
+    async with running(generator), watching_slots(database_url) as slots:
         await _publish(nats_url, heavy)
         # The light users arrive once the backlog holds the account: in its second window.
         await _until(lambda: len(_submits(simulator)) >= LIMIT, 60, "the backlog's first window")
@@ -236,9 +238,41 @@ async def test_five_light_users_are_served_within_a_window_of_arrival_behind_a_2
     # First come, first served would have them wait behind ~180 heavy jobs: nine windows.
     assert max(waits) <= 1.5, waits
 
-    times = sorted(_at(r) for r in submits)
-    # Each slot's turnaround: the time from one submission to the one `LIMIT` places later is one
-    # window when the account is fully used; the mean over the run gives the share of the limit used.
-    turnarounds = [later - earlier for earlier, later in zip(times, times[LIMIT:], strict=False)]
-    used = WINDOW / (sum(turnarounds) / len(turnarounds))
-    assert used >= 0.95, f"{used:.3f} of the limit"
+    # The share of the limit used, as far as the scheduler decides it: a slot is KIE's again one window
+    # (plus our margin) after its request was answered, so each slot's turnaround is at least that
+    # slot's window + margin + its answer's time. How close the next submission on that slot comes to
+    # it is the scheduler's doing; how long an answer takes is the machine's (seconds on a loaded
+    # 2-core box), and the whole figure, answers included, is `make bench`'s (bench/BASELINE.md).
+    booked = sorted((at, answered) for at, answered in slots.values() if answered is not None)
+    possible = [answered + WINDOW + MARGIN - at for at, answered in booked[:-LIMIT]]
+    actual = [later[0] - earlier[0] for earlier, later in zip(booked, booked[LIMIT:], strict=False)]
+    used = sum(possible) / sum(actual)
+    assert len(actual) >= 3 * LIMIT, len(actual)
+    assert used >= 0.95, f"{used:.3f} of what the limit allowed"
+
+
+@asynccontextmanager
+async def watching_slots(database_url: str) -> AsyncIterator[dict[int, tuple[float, float | None]]]:
+    """The limiter's bookings (sent at, answered at) as they pass: the limiter deletes each once its
+    window is over, so the table is read four times a window."""
+    slots: dict[int, tuple[float, float | None]] = {}
+    conn = await asyncpg.connect(database_url)
+
+    async def watch() -> None:
+        while True:
+            rows = await conn.fetch(
+                "SELECT id, EXTRACT(EPOCH FROM at)::float8 AS at, EXTRACT(EPOCH FROM answered_at)::float8 AS answered"
+                " FROM generator.kie_submissions"
+            )
+            for row in rows:
+                slots[row["id"]] = (row["at"], row["answered"])
+            await asyncio.sleep(WINDOW / 4)
+
+    task = asyncio.create_task(watch())
+    try:
+        yield slots
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()

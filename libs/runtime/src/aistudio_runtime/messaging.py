@@ -8,9 +8,13 @@ delivery (or at once, when its bytes are not even JSON) the message is kept in t
 stream and announced with MessageDeadLettered, never dropped; shutdown waits for running handlers.
 """
 
+import asyncio
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -22,9 +26,11 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from aistudio_contracts import Event
 from aistudio_contracts.subjects import EVENTS_STREAM, StreamSettings
@@ -221,6 +227,84 @@ def _subject(msg: StreamMessage[Any]) -> str:
 _POLICIES: "WeakKeyDictionary[NatsBroker, DeliveryPolicy]" = WeakKeyDictionary()
 
 
+@dataclasses.dataclass(frozen=True)
+class Durable:
+    """A durable consumer a service binds at start: what `prepare_jetstream` creates or waits for."""
+
+    stream: str
+    subject: str
+    name: str
+    config: ConsumerConfig
+
+
+# Every durable consumer declared on a broker, in declaration order.
+_DURABLES: "WeakKeyDictionary[NatsBroker, list[Durable]]" = WeakKeyDictionary()
+
+# What a JetStream API call answers while a cluster forms, elects a consumer's leader or has lost
+# quorum: no answer in time, nobody to answer, or "try again". Worth waiting out at start.
+_NOT_YET = (asyncio.TimeoutError, NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+
+
+def durables(broker: NatsBroker) -> list[Durable]:
+    return list(_DURABLES.get(broker, ()))
+
+
+async def prepare_jetstream(
+    js: JetStreamContext,
+    streams: list[StreamSettings],
+    wanted: list[Durable],
+    *,
+    wait_seconds: float,
+    call_timeout: float,
+) -> None:
+    """Ensure the streams, then create or find every durable consumer before the broker binds
+    them, waiting out a cluster that cannot answer yet.
+
+    FastStream's start asks once and exits on the first timeout. On a three-node cluster a
+    consumer another replica has just created answers nothing until its Raft group has elected a
+    leader, twelve processes creating R3 consumers at once can keep the API busy for longer than
+    one call's timeout, and a cluster without quorum answers nothing at all: a starting replica
+    must wait, not die. Past `wait_seconds` in all it raises, and the orchestrator restarts it."""
+    deadline = time.monotonic() + wait_seconds
+    for stream in streams:
+        await _until_answered(partial(ensure_stream, js, stream), deadline, stream=stream.name)
+    for durable in wanted:
+        await _until_answered(
+            partial(_ensure_consumer, js, durable, call_timeout), deadline, stream=durable.stream, consumer=durable.name
+        )
+
+
+async def _until_answered(call: Callable[[], Awaitable[None]], deadline: float, **about: str) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await call()
+            return
+        except _NOT_YET as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("jetstream_not_ready_yet", error=type(exc).__name__, retry_in=delay, **about)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _ensure_consumer(js: JetStreamContext, durable: Durable, call_timeout: float) -> None:
+    try:
+        await js.consumer_info(durable.stream, durable.name, timeout=call_timeout)
+        return
+    except NotFoundError:
+        pass
+    config = dataclasses.replace(
+        durable.config, name=durable.name, durable_name=durable.name, filter_subject=durable.subject
+    )
+    try:
+        await js.add_consumer(durable.stream, config=config, timeout=call_timeout)
+        log.info("consumer_created", stream=durable.stream, consumer=durable.name)
+    except BadRequestError:
+        # Another replica created it first (with the same config): it is there, which is all we need.
+        await js.consumer_info(durable.stream, durable.name, timeout=call_timeout)
+
+
 def create_broker(settings: ServiceSettings, *, name: str) -> NatsBroker:
     """The service's broker. Its delivery policy (ACK_WAIT_SECONDS, MAX_DELIVER) applies to every
     durable consumer made with `durable_subscriber`, and to the dead-letter path."""
@@ -273,22 +357,25 @@ def durable_subscriber(
     these arguments later needs the consumer deleted or updated by hand (see the README).
     """
     policy = delivery_policy(broker)
+    config = ConsumerConfig(
+        durable_name=durable,
+        ack_wait=ack_wait_seconds if ack_wait_seconds is not None else policy.ack_wait_seconds,
+        max_ack_pending=max_ack_pending,
+        deliver_policy=DeliverPolicy.ALL,
+        # A backstop only: the middleware dead-letters on delivery `policy.max_deliver`.
+        max_deliver=policy.consumer_max_deliver,
+        # 0: the consumer has as many replicas as its stream, so an R3 stream's consumers
+        # survive the same node loss the stream does (and follow an operator's rescale).
+        num_replicas=0,
+    )
+    _DURABLES.setdefault(broker, []).append(Durable(EVENTS.name, event.subject, durable, config))
     subscriber: Callable[[Callable[..., Awaitable[Any]]], object] = broker.subscriber(
         event.subject,
         stream=EVENTS,
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
-        config=ConsumerConfig(
-            durable_name=durable,
-            ack_wait=ack_wait_seconds if ack_wait_seconds is not None else policy.ack_wait_seconds,
-            max_ack_pending=max_ack_pending,
-            deliver_policy=DeliverPolicy.ALL,
-            # A backstop only: the middleware dead-letters on delivery `policy.max_deliver`.
-            max_deliver=policy.consumer_max_deliver,
-            # 0: the consumer has as many replicas as its stream, so an R3 stream's consumers
-            # survive the same node loss the stream does (and follow an operator's rescale).
-            num_replicas=0,
-        ),
+        # A copy: FastStream and nats-py fill in fields of the config they are given.
+        config=dataclasses.replace(config),
         title=f"{durable}:{event.__name__}",
         description=description,
     )

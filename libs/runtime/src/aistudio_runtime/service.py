@@ -20,7 +20,7 @@ from . import metrics, outbox
 from .db import Listener, OnNotify, connect_session, create_pool
 from .health import CHECK_TIMEOUT_SECONDS, HealthServer
 from .logging import get_logger
-from .messaging import ensure_stream, publish_event
+from .messaging import durables, prepare_jetstream, publish_event
 from .migrations import upgrade
 from .outbox import OutboxRelay
 from .retention import INBOX, Pruner, Retention
@@ -175,8 +175,13 @@ class ServiceRuntime:
         )
         await self.broker.connect()
         js = self.broker.connection.jetstream(timeout=self.settings.jetstream_api_timeout_seconds)
-        await ensure_stream(js, self.settings.events_stream)
-        await ensure_stream(js, self.settings.dead_letter_stream)
+        await prepare_jetstream(
+            js,
+            [self.settings.events_stream, self.settings.dead_letter_stream],
+            durables(self.broker),
+            wait_seconds=self.settings.jetstream_startup_wait_seconds,
+            call_timeout=self.settings.jetstream_api_timeout_seconds,
+        )
 
     async def _migrate(self) -> None:
         # On a session of its own: replicas starting together wait on a session advisory lock.

@@ -74,6 +74,9 @@ class ServiceSettings(BaseSettings):
     # How long a JetStream API call (stream and consumer info, creating consumers) may take: a cluster
     # electing leaders, or forming while every replica starts, answers slowly, not never.
     jetstream_api_timeout_seconds: float = Field(default=30.0, gt=0)
+    # How long a starting service waits, in all, for JetStream to answer while it ensures its streams and
+    # binds its durable consumers (a cluster forming, electing, or without quorum) before it exits.
+    jetstream_startup_wait_seconds: float = Field(default=300.0, gt=0)
     # Deliveries a failing message gets before it is kept in the dead-letter stream (AISTUDIO_DLQ).
     max_deliver: int = Field(default=10, ge=1)
     # Rows that only record the past (inbox, change feed, finished jobs and tasks) are deleted after
