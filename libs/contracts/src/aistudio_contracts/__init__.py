@@ -18,6 +18,7 @@ from .catalog import (
     compose_prompt,
     providers_for,
 )
+from .costs import CostOutcome, ProviderCostRecorded
 from .envelope import Event, Message, utcnow
 from .events import (
     ALL_EVENTS,
@@ -85,6 +86,7 @@ __all__ = [
     "CaptionReply",
     "CaptionSettingsChanged",
     "CaptionStatus",
+    "CostOutcome",
     "ErrorReply",
     "Event",
     "FailureReason",
@@ -115,6 +117,7 @@ __all__ = [
     "PostTarget",
     "Provider",
     "ProviderCallbackReceived",
+    "ProviderCostRecorded",
     "ProviderSpec",
     "QueueAdvanced",
     "QueueJoined",

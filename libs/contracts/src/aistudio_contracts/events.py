@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from . import subjects
 from .catalog import FailureReason, MediaType, Plan, Provider
+from .costs import COST_EVENTS
 from .envelope import Event
 from .posts import POST_EVENTS
 from .queue import QUEUE_EVENTS
@@ -240,4 +241,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GenerationCancelled,
     *POST_EVENTS,
     *QUEUE_EVENTS,
+    *COST_EVENTS,
 )

@@ -27,6 +27,7 @@ POST_CANCELLED = f"{EVENTS_PREFIX}.post.cancelled"
 LATE_WEBHOOK_RECEIVED = f"{EVENTS_PREFIX}.provider.late-webhook-received"
 QUEUE_JOINED = f"{EVENTS_PREFIX}.queue.joined"
 QUEUE_ADVANCED = f"{EVENTS_PREFIX}.queue.advanced"
+PROVIDER_COST_RECORDED = f"{EVENTS_PREFIX}.cost.recorded"
 
 # Messages that exhausted their deliveries, kept for an operator: `<DLQ_PREFIX>.<durable>`.
 DLQ_PREFIX = "aistudio.dlq"

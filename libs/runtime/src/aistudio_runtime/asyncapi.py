@@ -22,6 +22,7 @@ PUBLISHED_BY = {
     "CaptionSettingsChanged": "gateway",
     "ProviderCallbackReceived": "gateway",
     "SubscriptionChanged": "a billing service",
+    "ProviderCostRecorded": "generator",
 }
 
 RPC = (
