@@ -6,13 +6,15 @@ failed, wasted) is decided when the outcome is known, not here.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from .settings import ProviderSettings
 
 _MILLION = Decimal(1_000_000)
+# What Gemini counts for one input image (its documented tokens per image up to 384 px a side, tiled beyond).
+_IMAGE_INPUT_TOKENS = 258
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class Cost:
     usd: Decimal
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The provider reported no units (its answer was lost): ours are estimates from the price table.
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class Prices:
     gemini_usd_per_million_output: Decimal
     openai_usd_per_million_input: Decimal
     openai_usd_per_million_output: Decimal
+    gemini_typical_image_output_tokens: int = 1290
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> "Prices":
@@ -44,6 +49,7 @@ class Prices:
             gemini_usd_per_million_output=Decimal(str(settings.gemini_usd_per_million_output_tokens)),
             openai_usd_per_million_input=Decimal(str(settings.openai_usd_per_million_input_tokens)),
             openai_usd_per_million_output=Decimal(str(settings.openai_usd_per_million_output_tokens)),
+            gemini_typical_image_output_tokens=settings.gemini_typical_image_output_tokens,
         )
 
     def kie(self, provider: str, model: str | None) -> Cost:
@@ -59,6 +65,14 @@ class Prices:
             + Decimal(output_tokens) * self.gemini_usd_per_million_output
         ) / _MILLION
         return Cost("gemini", model, Decimal(input_tokens + output_tokens), "tokens", usd, input_tokens, output_tokens)
+
+    def gemini_estimate(self, model: str, prompt: str, *, with_reference: bool) -> Cost:
+        """A Gemini call that was sent but whose answer never came back: Gemini bills it, we got no
+        usage field. Input as Gemini counts text (about four characters a token) plus one image's
+        258 tokens for a reference; output the typical image's tokens. Marked estimated."""
+        input_tokens = max(1, -(-len(prompt) // 4)) + (_IMAGE_INPUT_TOKENS if with_reference else 0)
+        cost = self.gemini(model, input_tokens, self.gemini_typical_image_output_tokens)
+        return replace(cost, estimated=True)
 
     def openai(self, model: str, usage: Mapping[str, Any]) -> Cost:
         prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

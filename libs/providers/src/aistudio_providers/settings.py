@@ -45,6 +45,8 @@ class ProviderSettings(BaseSettings):
     gemini_usd_per_million_output_tokens: float = Field(default=30.0, ge=0)
     openai_usd_per_million_input_tokens: float = Field(default=0.15, ge=0)
     openai_usd_per_million_output_tokens: float = Field(default=0.60, ge=0)
+    # A Gemini image answer lost in transit is paid but reports no usage: we record this many output tokens.
+    gemini_typical_image_output_tokens: int = Field(default=1290, ge=0)
 
     # Backoff between attempts at a refused KIE submit (exponential with full jitter).
     kie_retry_attempts: int = Field(default=3, ge=1)

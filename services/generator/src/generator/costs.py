@@ -3,14 +3,30 @@
 Recorded right after the call answered, best effort: a ledger write that fails is logged with the
 figures and never fails the job (the job table still knows the task). A KIE task is recorded once
 however often its id comes back (submit, adoption, a late callback): UNIQUE (provider, call_ref).
+
+Each row is told as ProviderCostRecorded through the outbox in the transaction that wrote it, so
+the analytics see exactly the ledger: no cost told that was not recorded, none recorded and lost.
+A row that changes later (a call found wasted after a cancel) is told again under the same
+call_ref, and the consumers keep one row per call.
 """
 
+from typing import Any
 from uuid import UUID
 
+import asyncpg
+
+from aistudio_contracts import ProviderCostRecorded
+from aistudio_providers import ErrorKind, ProviderError
 from aistudio_providers.costs import Cost, Prices
-from aistudio_runtime import Database, get_logger
+from aistudio_runtime import Database, enqueue, get_logger
 
 log = get_logger(__name__)
+
+SCHEMA = "generator"
+_COLUMNS = (
+    "asset_id, user_id, provider, model, call_ref, units, unit, input_tokens, output_tokens, usd, wasted, why,"
+    " estimated, at, id"
+)
 
 
 class CostLedger:
@@ -22,25 +38,38 @@ class CostLedger:
         self, asset_id: UUID, user_id: str, cost: Cost, *, call_ref: str | None = None, wasted: str | None = None
     ) -> None:
         try:
-            await self._db.pool.execute(
-                "INSERT INTO generator.provider_costs (asset_id, user_id, provider, model, call_ref, units, unit,"
-                " input_tokens, output_tokens, usd, wasted, why)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                " ON CONFLICT (provider, call_ref) DO UPDATE SET wasted = provider_costs.wasted OR EXCLUDED.wasted,"
-                "   why = COALESCE(EXCLUDED.why, provider_costs.why)",
-                asset_id,
-                user_id,
-                cost.provider,
-                cost.model,
-                call_ref,
-                cost.units,
-                cost.unit,
-                cost.input_tokens,
-                cost.output_tokens,
-                cost.usd,
-                wasted is not None,
-                wasted,
-            )
+            async with self._db.pool.acquire() as conn, conn.transaction():
+                before = await conn.fetchrow(
+                    "SELECT wasted, why FROM generator.provider_costs WHERE provider = $1 AND call_ref = $2 FOR UPDATE",
+                    cost.provider,
+                    call_ref,
+                )
+                row = await conn.fetchrow(
+                    "INSERT INTO generator.provider_costs (asset_id, user_id, provider, model, call_ref, units, unit,"
+                    " input_tokens, output_tokens, usd, wasted, why, estimated)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    " ON CONFLICT (provider, call_ref) DO UPDATE SET wasted = provider_costs.wasted OR EXCLUDED.wasted,"
+                    "   why = COALESCE(EXCLUDED.why, provider_costs.why)"
+                    f" RETURNING {_COLUMNS}",
+                    asset_id,
+                    user_id,
+                    cost.provider,
+                    cost.model,
+                    call_ref,
+                    cost.units,
+                    cost.unit,
+                    cost.input_tokens,
+                    cost.output_tokens,
+                    cost.usd,
+                    wasted is not None,
+                    wasted,
+                    cost.estimated,
+                )
+                # Told when it is new or its outcome moved; the same task id coming back again is not news.
+                if row is not None and (
+                    before is None or (before["wasted"], before["why"]) != (row["wasted"], row["why"])
+                ):
+                    await enqueue(conn, SCHEMA, told(row))
         except Exception as exc:
             log.error(
                 "provider_cost_not_recorded",
@@ -55,8 +84,42 @@ class CostLedger:
     async def mark_wasted(self, call_ref: str, why: str) -> None:
         """A call recorded as paid turned out to deliver nothing (the user cancelled meanwhile)."""
         try:
-            await self._db.pool.execute(
-                "UPDATE generator.provider_costs SET wasted = true, why = $2 WHERE call_ref = $1", call_ref, why
-            )
+            async with self._db.pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "UPDATE generator.provider_costs SET wasted = true, why = $2"
+                    f" WHERE call_ref = $1 AND NOT (wasted AND why IS NOT DISTINCT FROM $2) RETURNING {_COLUMNS}",
+                    call_ref,
+                    why,
+                )
+                if rows:
+                    await enqueue(conn, SCHEMA, *(told(row) for row in rows))
         except Exception as exc:
             log.error("provider_cost_waste_not_recorded", error=repr(exc), call_ref=call_ref, why=why)
+
+
+def told(row: asyncpg.Record | dict[str, Any]) -> ProviderCostRecorded:
+    """A ledger row as the event that carries it: wasted when known; otherwise the asset's
+    settlement decides delivered or failed (the generator does not follow a KIE task's result)."""
+    return ProviderCostRecorded(
+        correlation_id=row["asset_id"],
+        asset_id=row["asset_id"],
+        user_id=row["user_id"],
+        provider=row["provider"],
+        model=row["model"],
+        call_ref=row["call_ref"] or f"{row['provider']}:ledger:{row['id']}",
+        units=row["units"],
+        unit=row["unit"],
+        usd=row["usd"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        outcome="wasted" if row["wasted"] else None,
+        why=row["why"],
+        estimated=row["estimated"],
+        paid_at=row["at"],
+    )
+
+
+def answer_lost(error: ProviderError) -> bool:
+    """A call that reached the provider and whose answer never came back (a read timeout, a dropped
+    connection): no status and no provider code, yet not refused before sending. Paid all the same."""
+    return error.kind is ErrorKind.AMBIGUOUS and error.http_status is None and error.provider_code is None

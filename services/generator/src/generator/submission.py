@@ -43,7 +43,7 @@ from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 from aistudio_runtime.messaging import redelivery_delay
 
-from .costs import CostLedger
+from .costs import CostLedger, answer_lost
 from .domain.job import (
     Doubt,
     Fail,
@@ -239,6 +239,13 @@ class Submitter:
             )
         except ProviderError as error:
             log.warning("gemini_failed", kind=error.kind, reason=error.reason, error=str(error))
+            if self._costs is not None and answer_lost(error):
+                # Sent, so Gemini bills it, but no usage field came back: our estimate, and never delivered.
+                cost = self._costs.prices.gemini_estimate(
+                    self._settings.gemini_model, request.prompt, with_reference=reference is not None
+                )
+                ref = f"gemini:{job.asset_id}:{calling.gemini_calls}"
+                await self._costs.record(job.asset_id, request.user_id, cost, call_ref=ref, wasted="answer_lost")
             await self._after_error(calling, error)
             return
         gemini_call = f"gemini:{job.asset_id}:{calling.gemini_calls}"

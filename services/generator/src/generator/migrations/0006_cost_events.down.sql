@@ -1,0 +1,1 @@
+ALTER TABLE generator.provider_costs DROP COLUMN estimated;
