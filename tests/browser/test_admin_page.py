@@ -1,4 +1,5 @@
-"""The admin page in Chromium: a day of generations as tiles, daily bars and per-provider bars."""
+"""The admin page in Chromium: a day of generations as tiles, daily bars and per-provider bars, and
+what they cost: spend, cost per delivered asset and waste by provider and by reason."""
 
 import asyncio
 from collections.abc import Callable
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ..support.simulator import SimulatorAdmin
 from .conftest import PageProblems, Studio
 
 pytestmark = pytest.mark.browser
@@ -23,8 +25,8 @@ async def _settled(pipeline: Studio, user: str, asset_id: str) -> None:
     raise AssertionError(f"{asset_id} still processing")
 
 
-async def test_the_admin_page_shows_a_day_of_generations_as_charts(
-    pipeline: Studio, open_page: Callable[..., Any], problems: PageProblems
+async def test_the_admin_page_shows_a_day_of_generations_and_their_costs_as_charts(
+    pipeline: Studio, simulator: SimulatorAdmin, open_page: Callable[..., Any], problems: PageProblems
 ) -> None:
     made = []
     for user, prompt in [
@@ -36,25 +38,52 @@ async def test_the_admin_page_shows_a_day_of_generations_as_charts(
         response = await pipeline.api.post("/api/ai/generate-media", json=body, headers=pipeline.auth(user))
         assert response.status_code == 202, response.text
         made.append((user, response.json()["id"]))
+    # A video the user stops once KIE has its task: paid, nothing delivered (waste, after the cancel).
+    body = {"prompt": "A slow pan across a harbour [sim:duration=60]", "provider": "kie-veo3", "type": "video"}
+    response = await pipeline.api.post("/api/ai/generate-media", json=body, headers=pipeline.auth("ben"))
+    assert response.status_code == 202, response.text
+    stopped = response.json()["id"]
+    for _ in range(600):
+        if any("harbour" in task["prompt"] for task in await asyncio.to_thread(simulator.tasks)):
+            break
+        await asyncio.sleep(0.1)
+    response = await pipeline.api.post(f"/api/ai/media/{stopped}/cancel", headers=pipeline.auth("ben"))
+    assert response.status_code == 200, response.text
     for user, asset_id in made:
         await _settled(pipeline, user, asset_id)
 
     admin = pipeline.token("the-admin", role="admin")
-    for _ in range(100):  # the projection follows the events
+    figures: dict[str, Any] = {}
+    for _ in range(600):  # the projection follows the events
         report = await pipeline.api.get("/api/admin/analytics", headers={"Authorization": f"Bearer {admin}"})
-        totals = report.json()["totals"]
-        if totals.get("ready", 0) + totals.get("failed", 0) == 3:
+        figures = report.json()
+        totals = figures["totals"]
+        if (
+            totals.get("ready", 0) + totals.get("failed", 0) == 3
+            and figures["costs"]["totals"]["deliveredAssets"] == 2
+            and figures["waste"]["count"] == 1
+        ):
             break
         await asyncio.sleep(0.1)
+    # 4o at 6 credits (two delivered, one failed) and the stopped Veo3 fast at 60, $0.005 a credit.
+    assert figures["costs"]["totals"]["usd"] == 0.39 and figures["costPerDeliveredAsset"] == 0.195
+    assert figures["waste"]["usd"] == 0.3
     page = await open_page(f"{pipeline.base_url}/admin", token=admin)
     await page.wait_for_selector("body[data-loaded='true']")
-    assert await page.text_content("#generations") == "3"
+    assert await page.text_content("#generations") == "4"  # the stopped video too
     assert await page.text_content("#success-rate") == "66.7 %"
     assert await page.text_content("#active-users") == "2"
     assert await page.locator("#daily rect.bar-ready").count() == 1
     assert await page.locator("#daily rect.bar-failed").count() == 1
     assert await page.locator("#providers rect.bar-provider").count() >= 1
     assert "a red kite" in (await page.text_content("#prompts") or "")
+    assert await page.text_content("#spend") == "$0.39"
+    assert await page.text_content("#cost-per-asset") == "$0.20"
+    assert await page.text_content("#waste") == "$0.30 · 1 call"
+    assert await page.locator("#provider-costs rect.bar-ready").count() == 1
+    assert await page.locator("#provider-costs rect.bar-waste").count() == 1
+    assert await page.locator("#daily-costs rect.bar-failed").count() == 1
+    assert "after the user cancelled" in (await page.text_content("#waste-reasons") or "")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "admin-analytics.png"), full_page=True)
     assert not problems.unexpected()

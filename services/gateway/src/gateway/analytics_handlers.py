@@ -3,7 +3,7 @@ from the catalog's, so a slow dashboard table never holds up what users see."""
 
 from faststream.nats import NatsBroker
 
-from aistudio_contracts import GenerationCompleted, GenerationRequested, GenerationSettled
+from aistudio_contracts import GenerationCompleted, GenerationRequested, GenerationSettled, ProviderCostRecorded
 from aistudio_runtime import durable_subscriber
 
 from .analytics import AnalyticsProjection
@@ -21,3 +21,7 @@ def register(broker: NatsBroker, projection: AnalyticsProjection) -> None:
     @durable_subscriber(broker, GenerationSettled, "gateway-analytics-settled")
     async def on_settled(event: GenerationSettled) -> None:
         await projection.settled(event)
+
+    @durable_subscriber(broker, ProviderCostRecorded, "gateway-analytics-costs", batch_size=64)
+    async def on_cost(event: ProviderCostRecorded) -> None:
+        await projection.cost(event)

@@ -37,7 +37,43 @@ function showTotals(totals, inFlight) {
   document.getElementById('in-flight').textContent = String(inFlight ?? 0);
 }
 
-function drawBars(chart, rows, label, stacks) {
+// Dollars as an admin reads them: cents for a few, fractions of a cent for a single image.
+function usd(value) {
+  if (value === null || value === undefined) return '–';
+  const amount = Number(value);
+  return `$${amount >= 1 || amount === 0 ? amount.toFixed(2) : amount.toPrecision(2)}`;
+}
+
+// Why paid work delivered nothing, in the operators' words (generator costs' `why`).
+const WASTE_REASONS = {
+  after_cancel: 'finished after the user cancelled',
+  task_after_fallback: 'KIE task that surfaced after the fallback',
+  answer_lost: 'answer lost in transit (estimated)',
+};
+
+function showCosts(report) {
+  const waste = report.waste ?? { usd: 0, count: 0, byReason: [] };
+  const costs = report.costs ?? { totals: {}, byProvider: [], daily: [] };
+  document.getElementById('spend').textContent = usd(costs.totals.usd ?? 0);
+  document.getElementById('cost-per-asset').textContent = usd(report.costPerDeliveredAsset);
+  document.getElementById('waste').textContent = `${usd(waste.usd)} · ${waste.count} call${waste.count === 1 ? '' : 's'}`;
+  const stacks = [
+    ['deliveredUsd', 'bar-ready'],
+    ['failedUsd', 'bar-failed'],
+    ['wastedUsd', 'bar-waste'],
+  ];
+  drawBars(document.getElementById('provider-costs'), costs.byProvider, (row) => `${row.provider} · ${usd(row.costPerDeliveredAsset)}/asset`, stacks, usd);
+  drawBars(document.getElementById('daily-costs'), costs.daily, (row) => row.day.slice(5), stacks, usd);
+  document.getElementById('waste-reasons').replaceChildren(
+    ...waste.byReason.map(({ reason, count, usd: amount }) => {
+      const item = document.createElement('li');
+      item.textContent = `${WASTE_REASONS[reason] ?? reason}: ${count} × · ${usd(amount)}`;
+      return item;
+    }),
+  );
+}
+
+function drawBars(chart, rows, label, stacks, format = String) {
   chart.replaceChildren();
   const width = chart.clientWidth || 600;
   const height = chart.clientHeight || 220;
@@ -46,7 +82,8 @@ function drawBars(chart, rows, label, stacks) {
     chart.append(svg('text', { x: 8, y: 20 }, 'No generations in this range.'));
     return;
   }
-  const top = Math.max(1, ...rows.map((row) => stacks.reduce((sum, [key]) => sum + (row[key] ?? 0), 0)));
+  // The tallest stack fills the chart (dollars are often fractions of one); all zero draws nothing.
+  const top = Math.max(...rows.map((row) => stacks.reduce((sum, [key]) => sum + (row[key] ?? 0), 0))) || 1;
   const slot = width / rows.length;
   const usable = height - 24;
   rows.forEach((row, index) => {
@@ -57,7 +94,7 @@ function drawBars(chart, rows, label, stacks) {
       y -= h;
       const barWidth = Math.min(slot * 0.7, 64);
       const bar = svg('rect', { x: index * slot + (slot - barWidth) / 2, y, width: barWidth, height: h, class: className });
-      bar.append(svg('title', {}, `${label(row)}: ${value} ${key}`));
+      bar.append(svg('title', {}, `${label(row)}: ${format(value)} ${key}`));
       chart.append(bar);
     }
     chart.append(svg('text', { x: index * slot + slot / 2, y: height - 6, 'text-anchor': 'middle' }, label(row)));
@@ -93,6 +130,7 @@ async function refresh() {
     drawBars(document.getElementById('providers'), report.by_provider, (row) => `${row.provider} ${row.media_type}`, [
       ['generations', 'bar-provider'],
     ]);
+    showCosts(report);
     showPrompts(report.top_prompts);
     document.body.dataset.loaded = 'true';
   } catch (error) {
