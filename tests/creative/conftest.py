@@ -67,7 +67,8 @@ class Creative(System):
 
 @pytest.fixture
 def creative_options() -> dict[str, Any]:
-    """Tests override this: `generator` False leaves the generator to the test."""
+    """Tests override this: `generator` False leaves the generator to the test; `gateway_public_base_url`
+    is the gateway's PUBLIC_BASE_URL (default: where it listens)."""
     return {}
 
 
@@ -89,7 +90,8 @@ async def system(
             nats_url,
             database_url,
             media_dir,
-            public_base_url=gateway_url,
+            # An edit's input link is built from it: a test may point it where no provider can reach.
+            public_base_url=creative_options.get("gateway_public_base_url", gateway_url),
             callback_signing_key=CALLBACK_KEY,
             generation_timeout_seconds=timeout,
         )
