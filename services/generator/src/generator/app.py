@@ -16,7 +16,7 @@ from .jobs import Jobs
 from .metrics import GeneratorGauges
 from .queue_report import QueueReporter
 from .ratelimit import SubmitRateLimiter
-from .scheduler import JobScheduler
+from .scheduler import job_scheduler
 from .settings import GeneratorSettings
 from .submission import Submitter
 
@@ -51,7 +51,7 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
         http=runtime.managed(lambda: download_client(settings, public_only=True)),  # users' reference images
         costs=CostLedger(runtime, Prices.from_settings(settings)),
     )
-    scheduler = JobScheduler(settings, runtime, jobs, limiter, submitter)
+    scheduler = job_scheduler(settings, runtime, jobs, limiter, submitter)
     reporter = QueueReporter(jobs, limiter)
     handlers.register(broker, jobs, submitter, settings)
     gauges = ScrapeHook(GeneratorGauges(runtime).refresh)

@@ -10,7 +10,7 @@ from . import handlers
 from .posts import Posts
 from .publishing import Publisher
 from .ratelimit import LateLimiter
-from .scheduler import PostScheduler
+from .scheduler import post_scheduler
 from .settings import PublisherSettings
 
 log = get_logger(__name__)
@@ -33,7 +33,7 @@ def create_app(settings: PublisherSettings | None = None) -> FastStream:
     )
     late = runtime.managed(lambda: LateClient.from_settings(settings))
     publisher = Publisher(settings, posts, limiter, late, create_media_store(settings, settings.media_dir))
-    scheduler = PostScheduler(settings, runtime, posts, publisher)
+    scheduler = post_scheduler(settings, runtime, posts, publisher)
     handlers.register(broker, posts, publisher)
 
     async def register_webhook() -> None:
