@@ -80,11 +80,18 @@ class Services:
 
 
 @pytest.fixture
+def generator_overrides() -> dict[str, Any]:
+    """Settings a test gives the generator on top of these (parametrize it by name to change them)."""
+    return {}
+
+
+@pytest.fixture
 async def services(
     nats_url: str,
     database_url: str,
     media_dir: Path,
     simulator: SimulatorAdmin,  # noqa: F811
+    generator_overrides: dict[str, Any],
 ) -> AsyncIterator[Services]:
     port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
@@ -107,6 +114,7 @@ async def services(
                 kie_submit_window_seconds=2.0,
                 media_dir=str(media_dir),
                 health_port=health["generator"],
+                **generator_overrides,
             )
         ),
         create_poller(

@@ -35,6 +35,8 @@ OWN = {
         "aistudio_kie_limiter_queue_depth",
         "aistudio_kie_limiter_wait_seconds",
         "aistudio_generator_jobs",
+        "aistudio_kie_credit_drift",
+        "aistudio_kie_credit_balance",
     },
     "poller": {
         "aistudio_poller_checks",

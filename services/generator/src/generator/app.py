@@ -11,6 +11,7 @@ from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
 from .costs import CostLedger
+from .credit_check import CreditCheck
 from .domain.fairness import FairShares
 from .jobs import Jobs
 from .metrics import GeneratorGauges
@@ -55,6 +56,14 @@ def create_app(settings: GeneratorSettings | None = None) -> FastStream:
     reporter = QueueReporter(jobs, limiter)
     handlers.register(broker, jobs, submitter, settings)
     gauges = ScrapeHook(GeneratorGauges(runtime).refresh)
-    return runtime.application(
-        start=[scheduler.start, reporter.start, gauges.start], stop=[gauges.stop, reporter.stop, scheduler.stop]
-    )
+    start, stop = [scheduler.start, reporter.start, gauges.start], [gauges.stop, reporter.stop, scheduler.stop]
+    if settings.kie_credit_check:
+        kie = runtime.managed(lambda: KieClient.from_settings(settings))
+        check = CreditCheck(
+            runtime,
+            kie,
+            interval_seconds=settings.kie_credit_check_seconds,
+            tolerance=settings.kie_credit_drift_tolerance,
+        )
+        start, stop = [*start, check.start], [check.stop, *stop]
+    return runtime.application(start=start, stop=stop)

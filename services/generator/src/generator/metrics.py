@@ -21,6 +21,12 @@ KIE_LIMITER_WAIT = Histogram(
     buckets=(0, 0.1, 0.5, 1, 2, 5, 10, 20, 30),
 )
 JOBS = Gauge("aistudio_generator_jobs", "Generator jobs by state.", ["state"])
+KIE_CREDIT_DRIFT = Gauge(
+    "aistudio_kie_credit_drift",
+    "KIE credits the account spent since the cross-check's baseline minus those our ledger recorded"
+    " (above 0: charged and not recorded). 0 while KIE_CREDIT_CHECK is off.",
+)
+KIE_CREDIT_BALANCE = Gauge("aistudio_kie_credit_balance", "KIE's credit balance at the last cross-check reading.")
 
 
 class GeneratorGauges:

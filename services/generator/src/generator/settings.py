@@ -33,3 +33,8 @@ class GeneratorSettings(ServiceSettings, KieCallbackSettings, ProviderSettings):
     submit_concurrency: int = Field(default=32, ge=1)
     # A worker holds a claimed job this long, renewed while it works; a dead worker's jobs are recovered after it.
     job_lease_seconds: float = Field(default=30.0, gt=0)
+    # The KIE credits cross-check (credit_check.py): off by default, it costs a KIE call per reading.
+    kie_credit_check: bool = False
+    kie_credit_check_seconds: float = Field(default=300.0, gt=0)
+    # Credits of drift ignored (rounding of a decimal balance); a task costs 5 or more.
+    kie_credit_drift_tolerance: float = Field(default=1.0, ge=0)

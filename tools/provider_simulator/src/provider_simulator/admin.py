@@ -93,6 +93,7 @@ async def stats(request: Request) -> dict[str, Any]:
         # The provider's side of the cost ledger, to reconcile ours with.
         "billed": {
             "kieCreditsByModel": dict(counters.kie_credits_by_model),
+            "kieOtherCredits": counters.kie_other_credits,
             "geminiInputTokens": counters.gemini_input_tokens,
             "geminiOutputTokens": counters.gemini_output_tokens,
             "openaiInputTokens": counters.openai_input_tokens,
@@ -156,6 +157,23 @@ async def set_config(request: Request) -> Response:
         state.credits = updated.initial_credits
     state.config = updated
     return Response(json.dumps(updated.model_dump(mode="json")), media_type="application/json")
+
+
+@router.post("/kie/charge")
+async def kie_charge(request: Request) -> dict[str, Any]:
+    """Take credits from the KIE balance with no task to show for them, e.g. {"credits": 25}: the
+    account charged for something our ledger cannot know (another client of the key, a price change)."""
+    state = _state(request)
+    try:
+        body = await request.json()
+        credits = float(body["credits"])
+        if credits <= 0:
+            raise ValueError("credits must be positive")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(422, f"expected {{'credits': <positive number>}}: {exc}") from exc
+    state.credits -= credits
+    state.stats.kie_other_credits += credits
+    return {"credits": round(state.credits, 2), "charged": credits}
 
 
 @router.post("/reset")

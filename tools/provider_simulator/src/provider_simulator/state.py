@@ -92,6 +92,9 @@ class Stats:
     submit_outcomes: Counter[str] = field(default_factory=Counter)
     # What we billed, as the providers would: KIE credits by model, tokens in the usage fields we sent.
     kie_credits_by_model: dict[str, float] = field(default_factory=dict)
+    # Credits taken from the balance by something other than a task (POST /_admin/kie/charge): what a
+    # cross-check of the balance against our ledger must notice.
+    kie_other_credits: float = 0.0
     gemini_input_tokens: int = 0
     gemini_output_tokens: int = 0
     openai_input_tokens: int = 0
@@ -176,11 +179,11 @@ class SimulatorState:
         # Submits per (model, prompt): a second one for the same job is a second paid task.
         self.submissions_by_prompt: Counter[tuple[str, str]] = Counter()
         self.background: set[asyncio.Task[None]] = set()
+        # Gemini calls, newest last: the prompt and each inline image that came with it.
+        self.gemini_calls: deque[dict[str, Any]] = deque(maxlen=200)
         # Bumped by reset, so a request held across a reset does not leak into the next test.
         self.generation = 0
 
-        # Gemini calls, newest last: the prompt and each inline image that came with it.
-        self.gemini_calls: deque[dict[str, Any]] = deque(maxlen=200)
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run `coroutine` in the background, holding a reference so it is not collected."""
         job: asyncio.Task[None] = asyncio.ensure_future(coroutine)
