@@ -59,5 +59,6 @@ def test_every_alert_names_an_exported_metric_and_the_issue_alerts_are_there() -
         "AIStudioOutboxLag",
         "AIStudioKie429",
         "AIStudioConsumerLagGrowing",
+        "AIStudioKieCreditDrift",
     }
     assert next(rule for rule in rules if rule["alert"] == "AIStudioSuccessRateLow")["for"] == "10m"
