@@ -209,3 +209,22 @@ async def test_an_input_image_the_provider_cannot_fetch_fails_the_edit_without_c
 
     usage = await eventually(released, "the failed edit's unit released")
     assert usage["used"] == 1  # the parent only
+
+
+async def test_a_flux_edit_that_kie_refuses_goes_to_gemini_with_the_parent_inline(system: Creative) -> None:
+    parent = await _ready_image(system, "fern")
+    prompt = "Add a hot air balloon [sim:submit=501]"  # KIE's definite "generation failed": the image fallback
+    response = await _edit(system, "fern", parent["id"], prompt=prompt)
+    assert response.status_code == 202, response.text
+    finished = await system.wait_finished("fern", response.json()["id"], within=60)
+    assert (finished["status"], finished["provider"], finished["requestedProvider"]) == (
+        "ready",
+        "gemini-flash",
+        "kie-flux-kontext",
+    )
+    assert finished["parentId"] == parent["id"]
+
+    async with httpx.AsyncClient(base_url=system.simulator.url, timeout=10) as admin:
+        calls = (await admin.get("/_admin/gemini/calls")).json()
+    [call] = [call for call in calls if call["prompt"] == prompt]
+    assert [image["sha256"] for image in call["inlineImages"]] == [await _bytes_sha256(system, parent["resultUrl"])]
