@@ -149,7 +149,6 @@ function enterStudio() {
   gallery.loading();
   nextCursor = null;
   usage.refresh();
-  form.loadCreative();
   loadGallery();
   stopLive = connectLive({
     getToken: session.token,
@@ -176,8 +175,11 @@ async function loadGallery() {
     gallery.showCursor(nextCursor);
     gallery.loaded();
   } catch (error) {
-    if (error.status !== 401) gallery.failed(error.message);
+    if (error.status === 401) return; // signed out already: nothing more to ask with that token
+    gallery.failed(error.message);
   }
+  // The styles and templates only once the token has been accepted (a refused one asks no more).
+  form.loadCreative();
 }
 
 /** On every (re)connection of the stream and every poll: the newest page, merged into the gallery. */
