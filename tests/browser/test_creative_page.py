@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from provider_simulator.media import render_image
 
-from .conftest import PageProblems, ScriptedEventStream, Studio, screenshot_path
+from .conftest import PHONE, PageProblems, ScriptedEventStream, Studio, screenshot_path
 from .test_ai_studio_page import card, completed, publish, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -139,6 +139,9 @@ async def test_style_chips_follow_the_type_and_the_chosen_style_goes_with_the_re
     await vibrant.click()  # pressed again: no style
     await expect(vibrant).to_have_attribute("aria-pressed", "false")
     await cinematic.click()
+    phone = await open_page(f"{studio.base_url}/", PHONE, token=studio.token("sam"))
+    await expect(phone.locator("#style-chips .chip")).to_have_count(len(image_styles))
+    await phone.screenshot(path=screenshot_path("phone-creative-form"), full_page=True)
 
     await page.get_by_label("Prompt").fill("A lone rider crossing a desert")
     await page.get_by_role("button", name="Generate Image").click()
@@ -168,6 +171,7 @@ async def test_a_template_shows_its_variables_as_fields_and_generates_the_filled
     await surface.fill("marble counter")
     filled = "A ceramic mug on a marble counter, soft studio light, hero shot for an online shop"
     await expect(page.locator("#template-preview")).to_have_text(filled)
+    await page.locator("#generate-form").screenshot(path=screenshot_path("desktop-template"))
     await page.get_by_role("button", name="Generate Image").click()
     await expect(card(page, "ceramic mug").locator(".asset-prompt")).to_have_text(filled)
     await expect(product).to_have_value("")  # ready for the next one, the template still chosen
