@@ -36,7 +36,7 @@ async def test_the_admins_see_outcomes_fallbacks_times_users_and_top_prompts(ser
 
     async def projected() -> bool:
         totals = (await report(services))["totals"]
-        return totals.get("generations") == 4 and totals["ready"] + totals["failed"] == 4
+        return bool(totals.get("generations") == 4 and totals["ready"] + totals["failed"] == 4)
 
     await services.wait_for("the four generations settled in the projection", projected)
     figures = await report(services)

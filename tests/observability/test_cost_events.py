@@ -20,6 +20,7 @@ from generator.costs import CostLedger
 from .conftest import Services
 from .test_analytics import report
 from .test_metrics import scrape, value
+from .test_ops import ops_json
 
 
 class _Pool:
@@ -97,6 +98,12 @@ async def test_a_gemini_answer_lost_in_transit_is_an_estimated_cost_and_waste(se
         return bool(stats["billed"]["geminiOutputTokens"] == 2 * typical)
 
     await services.wait_for("Gemini's bill for both lost answers", billed_both)
+    ledger = await ops_json(
+        "costs", "--asset", asset_id, database_url=services.database_url, nats_url=services.nats_url
+    )
+    assert {(call["outcome"], call["why"], call["estimated"]) for call in ledger["calls"]} == {
+        ("wasted", "answer_lost", True)
+    }
 
     async def projected() -> bool:
         return bool((await report(services))["waste"]["count"] == 2)

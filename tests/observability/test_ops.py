@@ -158,7 +158,7 @@ async def test_dlq_lists_shows_replays_and_drops_dead_letters(database_url: str,
         status, text = await ops("dlq", "replay", str(first), **urls)
         assert status == 0 and "replay" in text
         replayed = await js.get_last_msg(EVENTS_STREAM.name, event.subject)
-        assert json.loads(replayed.data)["event_id"] == str(event.event_id)
+        assert json.loads(replayed.data or b"{}")["event_id"] == str(event.event_id)
         status, _ = await ops("dlq", "drop", str(second), **urls)
         assert status == 0
         assert await ops_json("dlq", "list", **urls) == []

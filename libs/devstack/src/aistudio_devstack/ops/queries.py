@@ -199,9 +199,10 @@ async def replay_outbox(
 # the user cancelled), delivered (the asset is ready), failed (it ended in error), or pending.
 COSTS_SQL = """
 WITH calls AS (
-    SELECT asset_id, user_id, provider, model, units, unit, usd, wasted, why, at FROM generator.provider_costs
+    SELECT asset_id, user_id, provider, model, units, unit, usd, wasted, why, estimated, at
+    FROM generator.provider_costs
     UNION ALL
-    SELECT asset_id, user_id, provider, model, units, unit, usd, false, kind, at FROM captioner.provider_costs
+    SELECT asset_id, user_id, provider, model, units, unit, usd, false, kind, false, at FROM captioner.provider_costs
 )
 SELECT calls.*, CASE
         WHEN calls.wasted OR a.status = 'cancelled' THEN 'wasted'
@@ -229,6 +230,8 @@ async def costs(conn: asyncpg.Connection, *, asset_id: UUID | None, user_id: str
             "usd": float(row["usd"]),
             "outcome": row["outcome"],
             "why": row["why"],
+            # Units the provider never reported (a Gemini answer lost in transit): our estimate.
+            "estimated": row["estimated"],
         }
         for row in rows
     ]
