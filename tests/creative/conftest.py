@@ -54,6 +54,16 @@ class Creative(System):
     async def usage(self, user: str) -> dict[str, Any]:
         return (await self.api.get("/api/usage", headers=self.auth(user))).json()  # type: ignore[no-any-return]
 
+    async def settled_usage(self, user: str) -> dict[str, Any]:
+        """The user's usage once nothing is reserved any more: a ready asset is charged when usage has
+        read its settlement, a moment after the catalog shows it ready."""
+
+        async def settled() -> dict[str, Any] | None:
+            usage = await self.usage(user)
+            return usage if usage["reserved"] == 0 else None
+
+        return await eventually(settled, f"{user}'s reservations settled")  # type: ignore[no-any-return]
+
     async def cancel(self, user: str, asset_id: str) -> httpx.Response:
         return await self.api.post(f"/api/ai/media/{asset_id}/cancel", headers=self.auth(user))
 

@@ -79,7 +79,7 @@ async def test_a_cancel_after_submission_stops_following_the_task_and_never_deli
     await asyncio.sleep(1.0)
     done = await system.asset("bob", asset["id"])
     assert (done["status"], done["resultUrl"]) == ("cancelled", None)
-    assert (await system.usage("bob"))["used"] == 0
+    assert (await system.settled_usage("bob"))["used"] == 0
     assert system.simulator.stats()["submissions"] == 1
 
 

@@ -33,7 +33,7 @@ async def test_a_batch_answers_one_asset_per_variant_each_settled_on_its_own(sys
     finished = await _all_finished(system, "vera", batch["assets"])
     assert [asset["status"] for asset in finished] == ["ready"] * 3
     assert len({asset["resultUrl"] for asset in finished}) == 3
-    assert (await system.usage("vera"))["used"] == 3
+    assert (await system.settled_usage("vera"))["used"] == 3
 
 
 async def test_one_variant_answers_a_single_asset_as_before(system: Creative) -> None:
@@ -81,7 +81,7 @@ async def test_four_4o_variants_are_one_kie_task_and_four_ready_assets(system: C
     assert len({asset["resultUrl"] for asset in finished}) == 4
     tasks = [task for task in await asyncio.to_thread(system.simulator.tasks) if "paper boat" in str(task["prompt"])]
     assert len(tasks) == 1 and tasks[0]["nVariants"] == 4
-    assert (await system.usage("olga"))["used"] == 4
+    assert (await system.settled_usage("olga"))["used"] == 4
 
 
 async def test_three_4o_variants_are_a_task_of_four_with_the_spare_not_delivered(system: Creative) -> None:
@@ -91,4 +91,4 @@ async def test_three_4o_variants_are_a_task_of_four_with_the_spare_not_delivered
     assert [asset["status"] for asset in finished] == ["ready"] * 3
     tasks = [task for task in await asyncio.to_thread(system.simulator.tasks) if "paper boat" in str(task["prompt"])]
     assert len(tasks) == 1 and tasks[0]["nVariants"] == 4
-    assert (await system.usage("olga"))["used"] == 3
+    assert (await system.settled_usage("olga"))["used"] == 3
