@@ -2,7 +2,9 @@
 
 import pytest
 from pydantic import ValidationError
+from starlette.requests import Request
 
+from gateway.api.routes.dev import _from_this_machine
 from gateway.settings import GatewaySettings
 from generator.settings import GeneratorSettings
 
@@ -77,6 +79,21 @@ def test_the_development_sign_in_needs_a_loopback_bind() -> None:
     with pytest.raises(ValidationError, match="DEV_AUTH_ENABLED needs a loopback GATEWAY_HOST"):
         _gateway(dev_auth_enabled=True, gateway_host="0.0.0.0")
     assert _gateway(dev_auth_enabled=True, gateway_host="::1").dev_auth_enabled
+
+
+def test_a_container_published_on_the_hosts_loopback_may_sign_in_in_development_only() -> None:
+    container = {"dev_auth_enabled": True, "gateway_host": "0.0.0.0", "dev_auth_published_on_loopback": True}
+    assert _gateway(**container, environment="development").dev_auth_enabled
+    with pytest.raises(ValidationError, match="DEV_AUTH_ENABLED needs a loopback GATEWAY_HOST"):
+        _gateway(**container)  # production
+
+
+def test_the_development_sign_in_mints_only_for_a_loopback_or_private_peer() -> None:
+    def peer(host: str) -> Request:
+        return Request({"type": "http", "client": (host, 50000), "headers": []})
+
+    assert all(_from_this_machine(peer(host)) for host in ("127.0.0.1", "::1", "172.17.0.1", "10.0.0.7"))
+    assert not any(_from_this_machine(peer(host)) for host in ("8.8.8.8", "2a00:1450:4001::1", "not-an-address"))
 
 
 def test_the_development_sign_in_is_refused_beside_a_jwks() -> None:

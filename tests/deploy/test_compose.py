@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.settings import GatewaySettings
+
 from .settings_names import SERVICE_SETTINGS, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +130,19 @@ def test_the_build_context_leaves_out_local_state_and_secrets() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".run", ".env", "tests"):
         assert entry in ignored, entry
+
+
+def _defaults(environment: dict[str, str]) -> dict[str, str]:
+    """What compose gives a variable with no .env: `${NAME:-default}` → default."""
+    return {name: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)) for name, value in environment.items()}
+
+
+def test_with_no_env_file_the_page_signs_in_as_under_make_run_on_the_hosts_loopback_only(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = compose["services"]["gateway"]
+    assert all(str(port).startswith("127.0.0.1:") for port in gateway["ports"]), gateway["ports"]
+    for key, value in _defaults(gateway["environment"]).items():
+        monkeypatch.setenv(key, value)
+    settings = GatewaySettings(_env_file=None)
+    assert settings.environment == "development" and settings.dev_auth_enabled

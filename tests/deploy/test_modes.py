@@ -74,6 +74,11 @@ def test_compose_in_production_starts_once_the_secrets_are_strong(
             for key in ("AUTH_JWT_SECRET", "MEDIA_SIGNING_KEY", "CALLBACK_SIGNING_KEY", "LATE_WEBHOOK_SECRET")
         },
     }
+    if service == "gateway":
+        # Compose turns the page's dev sign-in on; production refuses it until it is turned off.
+        with pytest.raises(ValidationError, match="set DEV_AUTH_ENABLED=false"):
+            start(service, compose_environment(service, shell), monkeypatch)
+        shell["DEV_AUTH_ENABLED"] = "false"
     assert start(service, compose_environment(service, shell), monkeypatch).environment == "production"
 
 

@@ -37,6 +37,10 @@ class GatewaySettings(ServiceSettings, KieCallbackSettings):
     auth_jwks_cache_seconds: float = Field(default=600.0, gt=0)
     # Local development only: POST /api/dev/token mints tokens. Only with a loopback bind and no JWKS.
     dev_auth_enabled: bool = False
+    # In a container the gateway binds every interface, and the host publishes its port on 127.0.0.1
+    # only (compose does): dev sign-in is then as local as a loopback bind. Development only, and each
+    # request must still come from a loopback or private address.
+    dev_auth_published_on_loopback: bool = False
 
     # Signs result links.
     media_signing_key: SecretStr = signing_secret("change-me-media-signing-key")
@@ -121,8 +125,13 @@ class GatewaySettings(ServiceSettings, KieCallbackSettings):
     def _dev_sign_in_only_on_a_laptop(self) -> "GatewaySettings":
         # Anyone who reaches the gateway could sign in as anyone, admin included: only on loopback, and
         # never beside real (JWKS) sign-in, where the minted tokens would pass for a real user's.
-        if self.dev_auth_enabled and not is_loopback(self.gateway_host):
-            raise ValueError(f"DEV_AUTH_ENABLED needs a loopback GATEWAY_HOST, not {self.gateway_host!r}")
+        published_locally = self.dev_auth_published_on_loopback and self.environment == "development"
+        if self.dev_auth_enabled and not (is_loopback(self.gateway_host) or published_locally):
+            raise ValueError(
+                f"DEV_AUTH_ENABLED needs a loopback GATEWAY_HOST, not {self.gateway_host!r} (or, in development"
+                " only, DEV_AUTH_PUBLISHED_ON_LOOPBACK=true for a container whose port the host publishes on"
+                " 127.0.0.1); set DEV_AUTH_ENABLED=false"
+            )
         if self.dev_auth_enabled and self.jwks_url is not None:
             raise ValueError("DEV_AUTH_ENABLED cannot be on with AUTH_JWKS_URL/SUPABASE_URL (real sign-in)")
         return self
