@@ -4,6 +4,7 @@ media put into our store, events published as the generator would, and waiting f
 import asyncio
 import hashlib
 import io
+import json
 import time
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -16,7 +17,7 @@ import nats
 from nats.js.api import ConsumerInfo
 from PIL import Image
 
-from aistudio_contracts import Event, GenerationCompleted, MediaType, Provider, StoredMedia
+from aistudio_contracts import Event, GenerationCompleted, MediaType, Provider, StoredMedia, subjects
 from aistudio_contracts.subjects import EVENTS_STREAM
 from captioner.settings import CaptionerSettings
 from provider_simulator.media import encode_test_clip
@@ -163,14 +164,28 @@ async def settled_caption(database_url: str, asset_id: UUID, within: float = 15.
 
 
 async def caption_events(database_url: str, asset_id: UUID) -> list[tuple[str, str]]:
-    """(subject, payload) of what the captioner queued for the asset, in order."""
+    """(subject, payload) of the caption events the captioner queued for the asset, in order (its
+    paid calls' ProviderCostRecorded go through the same outbox: see `cost_events`)."""
     rows = await fetch(
         database_url,
         "SELECT subject, convert_from(payload, 'UTF8') AS payload FROM captioner.outbox"
-        " WHERE convert_from(payload, 'UTF8')::jsonb ->> 'asset_id' = $1 ORDER BY id",
+        " WHERE convert_from(payload, 'UTF8')::jsonb ->> 'asset_id' = $1 AND subject <> $2 ORDER BY id",
         str(asset_id),
+        subjects.PROVIDER_COST_RECORDED,
     )
     return [(row["subject"], row["payload"]) for row in rows]
+
+
+async def cost_events(database_url: str, asset_id: UUID) -> list[dict[str, Any]]:
+    """The ProviderCostRecorded the captioner queued for the asset's OpenAI calls, in order."""
+    rows = await fetch(
+        database_url,
+        "SELECT convert_from(payload, 'UTF8') AS payload FROM captioner.outbox"
+        " WHERE convert_from(payload, 'UTF8')::jsonb ->> 'asset_id' = $1 AND subject = $2 ORDER BY id",
+        str(asset_id),
+        subjects.PROVIDER_COST_RECORDED,
+    )
+    return [json.loads(row["payload"]) for row in rows]
 
 
 def openai_calls(requests: list[dict[str, Any]], prompt: str) -> list[dict[str, Any]]:

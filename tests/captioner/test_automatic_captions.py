@@ -205,5 +205,9 @@ async def test_several_finished_assets_are_captioned_together_and_their_captions
 
 
 async def _all_published(database_url: str, count: int) -> bool:
-    rows = await fetch(database_url, "SELECT count(*) AS n FROM captioner.outbox WHERE published_at IS NOT NULL")
+    rows = await fetch(
+        database_url,
+        "SELECT count(*) AS n FROM captioner.outbox WHERE published_at IS NOT NULL AND subject = $1",
+        subjects.CAPTION_GENERATED,
+    )
     return int(rows[0]["n"]) == count

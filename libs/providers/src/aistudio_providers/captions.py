@@ -86,11 +86,22 @@ class CaptionWriter:
                 raise classify_openai_error(exc) from exc
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "").strip() if choice else ""
+        usage = completion.usage.model_dump(exclude_none=True) if completion.usage else {}
+        # Answered, so paid even when no caption came of it: the error carries what was billed.
+        billed = (
+            {
+                "input_tokens": int(usage.get("prompt_tokens") or 0),
+                "output_tokens": int(usage.get("completion_tokens") or 0),
+            }
+            if usage
+            else None
+        )
         if choice is not None and choice.finish_reason == "content_filter":
             raise ProviderError(
                 ErrorKind.USER,
                 FailureReason.CONTENT_POLICY,
                 "The caption was withheld by the provider's content filter.",
+                usage=billed,
             )
         if not text:
             raise ProviderError(
@@ -98,8 +109,8 @@ class CaptionWriter:
                 FailureReason.PROVIDER_ERROR,
                 "The caption came back empty.",
                 retryable=True,
+                usage=billed,
             )
-        usage = completion.usage.model_dump(exclude_none=True) if completion.usage else {}
         return Caption(text=text, model=completion.model or self.model, usage=usage)
 
     async def aclose(self) -> None:

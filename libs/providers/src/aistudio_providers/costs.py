@@ -15,6 +15,8 @@ from .settings import ProviderSettings
 _MILLION = Decimal(1_000_000)
 # What Gemini counts for one input image (its documented tokens per image up to 384 px a side, tiled beyond).
 _IMAGE_INPUT_TOKENS = 258
+# What OpenAI counts for one image at low detail (the base of its per-image tokens).
+_OPENAI_IMAGE_INPUT_TOKENS = 85
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Prices:
     openai_usd_per_million_input: Decimal
     openai_usd_per_million_output: Decimal
     gemini_typical_image_output_tokens: int = 1290
+    # A caption's answer: one or two sentences and a few hashtags.
+    openai_typical_caption_output_tokens: int = 60
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> "Prices":
@@ -81,3 +85,13 @@ class Prices:
             + Decimal(completion) * self.openai_usd_per_million_output
         ) / _MILLION
         return Cost("openai", model, Decimal(prompt + completion), "tokens", usd, prompt, completion)
+
+    def openai_estimate(self, model: str, text: str, *, images: int = 1) -> Cost:
+        """A caption call that was sent but whose answer never came back: OpenAI bills it, we got no
+        usage field. Input as text (about four characters a token) plus each image at low detail,
+        output a typical caption. Marked estimated."""
+        prompt = max(1, -(-len(text) // 4)) + _OPENAI_IMAGE_INPUT_TOKENS * images
+        cost = self.openai(
+            model, {"prompt_tokens": prompt, "completion_tokens": self.openai_typical_caption_output_tokens}
+        )
+        return replace(cost, estimated=True)

@@ -5,6 +5,7 @@ Every generation is paid for, so the question that matters after a failed call i
 `FailureReason` (from the contracts) says what to tell the user.
 """
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from aistudio_contracts import FailureReason
@@ -70,6 +71,7 @@ class ProviderError(Exception):
         http_status: int | None = None,
         provider_message: str | None = None,
         retryable: bool | None = None,
+        usage: Mapping[str, int] | None = None,
     ) -> None:
         self.kind = kind
         self.reason = reason
@@ -79,6 +81,10 @@ class ProviderError(Exception):
         # The provider's raw words, for logs; may be technical, never contains our secrets.
         self.provider_message = provider_message
         self._retryable = retryable
+        # The provider answered and billed the call although it failed (a blocked or words-only
+        # Gemini answer, a filtered caption): its usage ({"input_tokens", "output_tokens"}), so
+        # the cost ledger records what was paid. None when nothing was reported.
+        self.usage = dict(usage) if usage else None
         super().__init__(str(self))
 
     @property
@@ -107,3 +113,9 @@ class ProviderError(Exception):
 
     def __repr__(self) -> str:
         return f"ProviderError({self})"
+
+
+def answer_lost(error: ProviderError) -> bool:
+    """A call that reached the provider and whose answer never came back (a read timeout, a dropped
+    connection): no status and no provider code, yet not refused before sending. Paid all the same."""
+    return error.kind is ErrorKind.AMBIGUOUS and error.http_status is None and error.provider_code is None

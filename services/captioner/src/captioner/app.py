@@ -38,7 +38,7 @@ def create_app(settings: CaptionerSettings | None = None) -> FastStream:
         max_attempts=settings.caption_max_attempts,
         claim_seconds=settings.caption_claim_seconds,
         on_demand_timeout_seconds=settings.on_demand_timeout_seconds,
-        costs=CaptionCosts(runtime, Prices.from_settings(settings)),
+        costs=CaptionCosts(runtime, Prices.from_settings(settings), model=settings.openai_model),
     )
     handlers.register(broker, captioner, prompts, settings)
     return runtime.application()

@@ -9,14 +9,16 @@ is never touched: its status is the gateway's, and a caption has no say in it.
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+from uuid import UUID, uuid4
 
 from aistudio_contracts import CaptionReply, GenerateCaption, GenerationCompleted, MediaType
 from aistudio_providers import Caption, ErrorKind, MediaError, ProviderError
 from aistudio_runtime import get_logger
 
-from .costs import CaptionCosts
+from .costs import CaptionCosts, automatic_call, on_demand_call
 from .domain.caption import Attempt
 from .records import CaptionRecords, Claim, Settled, SystemPrompts
 from .stills import Still, Stills
@@ -80,7 +82,7 @@ class Captioner:
             await self._records.fail(event.asset_id, event.user_id, _GAVE_UP)
             return Outcome.GAVE_UP
         try:
-            caption = await self._write_automatic(event)
+            caption = await self._write_automatic(event, claim.attempt)
         except (ProviderError, MediaError) as exc:
             return await self._after_failure(event, claim, exc)
         except BaseException as exc:
@@ -90,13 +92,11 @@ class Captioner:
         await self._records.succeed(claim, event.user_id, caption.text, caption.model)
         return Outcome.CAPTIONED
 
-    async def _write_automatic(self, event: GenerationCompleted) -> Caption:
+    async def _write_automatic(self, event: GenerationCompleted, attempt: int) -> Caption:
         still = await self._stills.from_store(event.media.storage_key, event.media_type, event.media.content_type)
         system_prompt = await self._prompts.get(event.user_id)
-        caption = await self._write(event.prompt, event.media_type, still, system_prompt)
-        if self._costs is not None:
-            await self._costs.record(event.asset_id, event.user_id, caption.model, caption.usage, "automatic")
-        return caption
+        call = _Call(event.asset_id, event.user_id, "automatic", automatic_call(event.asset_id, attempt))
+        return await self._write(call, event.prompt, event.media_type, still, system_prompt)
 
     async def _after_failure(
         self, event: GenerationCompleted, claim: Claim, exc: ProviderError | MediaError
@@ -141,13 +141,44 @@ class Captioner:
             still = await self._stills.from_store(request.storage_key, request.media_type)
         else:
             still = await self._stills.from_url(request.media_url, request.media_type)
-        caption = await self._write(request.prompt, request.media_type, still, request.system_prompt)
+        # Core NATS hands a request to one replica once: this handling is the call.
+        call = _Call(request.asset_id, request.user_id, "on-demand", on_demand_call(request.asset_id, uuid4()))
+        return await self._write(call, request.prompt, request.media_type, still, request.system_prompt)
+
+    async def _write(
+        self, call: "_Call", prompt: str, media_type: MediaType, still: Still, system_prompt: str | None
+    ) -> Caption:
+        """Ask OpenAI, and put whatever it bills into the ledger: the caption's usage, or a failed
+        call's (refused with usage, or its answer lost after sending)."""
+        try:
+            caption = await self._writer().write(prompt, media_type, still.data, still.content_type, system_prompt)
+        except ProviderError as error:
+            if self._costs is not None:
+                await self._costs.not_written(
+                    call.asset_id,
+                    call.user_id,
+                    error,
+                    kind=call.kind,
+                    call_ref=call.ref,
+                    prompt=prompt,
+                    system_prompt=system_prompt,
+                )
+            raise
         if self._costs is not None:
-            await self._costs.record(request.asset_id, request.user_id, caption.model, caption.usage, "on-demand")
+            await self._costs.written(
+                call.asset_id, call.user_id, caption.model, caption.usage, kind=call.kind, call_ref=call.ref
+            )
         return caption
 
-    async def _write(self, prompt: str, media_type: MediaType, still: Still, system_prompt: str | None) -> Caption:
-        return await self._writer().write(prompt, media_type, still.data, still.content_type, system_prompt)
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One OpenAI call and whom it was for, as the ledger keys it."""
+
+    asset_id: UUID
+    user_id: str
+    kind: str  # automatic, on-demand
+    ref: str
 
 
 _GAVE_UP = "The caption could not be written."

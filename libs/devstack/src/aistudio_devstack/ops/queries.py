@@ -202,7 +202,8 @@ WITH calls AS (
     SELECT asset_id, user_id, provider, model, units, unit, usd, wasted, why, estimated, at
     FROM generator.provider_costs
     UNION ALL
-    SELECT asset_id, user_id, provider, model, units, unit, usd, false, kind, false, at FROM captioner.provider_costs
+    SELECT asset_id, user_id, provider, model, units, unit, usd, wasted, why, estimated, at
+    FROM captioner.provider_costs
 )
 SELECT calls.*, CASE
         WHEN calls.wasted OR a.status = 'cancelled' THEN 'wasted'
