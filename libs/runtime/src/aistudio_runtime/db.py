@@ -81,9 +81,20 @@ async def create_pool(
         timeout=5,
         command_timeout=15,
         statement_cache_size=statement_cache_size,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection goes through on its way back to the pool, beyond asyncpg's own ROLLBACK of
+    a transaction left open: nothing. asyncpg's default also sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` on every release, a round trip and four statements for
+    Postgres on every pooled query (the largest single item of the gateway's accept path in a
+    profile). Pooled connections here never carry session state: LISTEN, session advisory locks and
+    SET go on a session of their own (`connect_session`), locks on pooled ones are transaction-scoped,
+    and a borrowed listener UNLISTENs before its release (asyncpg's remove_listener)."""
 
 
 async def connect_session(dsn: str, *, statement_cache_size: int = 100) -> asyncpg.Connection:

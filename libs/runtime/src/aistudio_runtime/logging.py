@@ -38,6 +38,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # google-genai logs "AFC is enabled with max remote calls: 10." at INFO on every generate call:
+    # one rendered JSON line per Gemini job that says nothing about the job. Its warnings still show.
+    logging.getLogger("google_genai").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
