@@ -8,6 +8,7 @@ from aistudio_runtime.mediastore import create_media_store
 from aistudio_runtime.metrics import ScrapeHook
 
 from . import handlers
+from .http import AiohttpTransport
 from .metrics import PollerGauges
 from .schedule import ProviderStats
 from .settings import PollerSettings
@@ -30,7 +31,10 @@ def create_app(settings: PollerSettings | None = None) -> FastStream:
         settings,
         runtime,
         tasks,
-        kie=runtime.managed(lambda: KieClient.from_settings(settings)),
+        # Status calls over aiohttp's pool (see http.py): a fraction of httpcore's CPU per check.
+        kie=runtime.managed(
+            lambda: KieClient.from_settings(settings, transport=AiohttpTransport(settings.max_concurrent_checks))
+        ),
         http=runtime.managed(lambda: download_client(settings)),
         media=create_media_store(settings, settings.media_dir),
         stats=stats,
