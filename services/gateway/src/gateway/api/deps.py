@@ -51,7 +51,9 @@ class Gateway:
             return False
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hand-off
+    # (and GIL contention) on every request for what is an attribute read.
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
