@@ -2,8 +2,9 @@
 `python -m bench.profiled MODULE [ARGS...]`.
 
 py-spy is not installable here and yappi is not a dependency, so the profile is the standard
-library's cProfile inside the process. It profiles the main thread only, which is where every
-service here runs its event loop. SIGUSR1 starts a fresh profile; SIGUSR2 stops it and writes
+library's cProfile inside the process, timed by the main thread's CPU clock. It profiles the main
+thread only, which is where every service here runs its event loop.
+SIGUSR1 starts a fresh profile; SIGUSR2 stops it and writes
 `$BENCH_PROFILE_DIR/<BENCH_PROFILE_NAME>-<n>.prof`. cProfile roughly doubles the CPU of what it
 measures, so a profiled run gives the shares of where the time goes, never the figures.
 """
@@ -13,6 +14,7 @@ import os
 import runpy
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -29,7 +31,9 @@ class _Windows:
         # event loop's thread from the next instruction on.
         if self._profile is not None:
             self._profile.disable()
-        self._profile = cProfile.Profile()
+        # The main thread's CPU time, not the wall clock: on a shared machine a process is often
+        # descheduled, and a wall-clock profile charges that wait to whatever function it hit.
+        self._profile = cProfile.Profile(time.thread_time_ns, 1e-9)
         self._profile.enable()
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
