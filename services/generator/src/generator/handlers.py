@@ -27,5 +27,10 @@ def register(broker: NatsBroker, jobs: Jobs, submitter: Submitter, settings: Gen
     @durable_subscriber(broker, GenerationCancelled, "generator-generation-cancelled", batch_size=64)
     async def on_cancelled(event: GenerationCancelled) -> None:
         move = await jobs.cancel(event)
-        if move is not None:
-            log.info("job_cancelled", asset_id=str(event.asset_id), in_flight=move.in_flight)
+        if move is None:
+            return
+        await submitter.cancelled(move)
+        if move.job is not None:
+            log.info("job_cancelled", asset_id=str(event.asset_id), in_flight=move.job.in_flight)
+        else:
+            log.info("asset_cancelled", asset_id=str(event.asset_id), still_wanted=len(move.variants.wanted))

@@ -28,14 +28,15 @@ from aistudio_contracts import (
 from aistudio_runtime import Database, enqueue, tracing
 
 from .domain.fairness import FairShares
-from .domain.job import CLAIMABLE, OPEN, STARTABLE, Cancel, JobState, JobView, can_adopt, cancel_from, is_kie
+from .domain.job import CLAIMABLE, OPEN, STARTABLE, JobState, JobView, can_adopt, is_kie
+from .domain.variants import Intake, VariantCancelled, Variants, cancel_asset, intake
 
 SCHEMA = "generator"
 WAKEUP_CHANNEL = "generator_jobs_due"
 
 _COLUMNS = (
     "asset_id, state, provider, requested_provider, media_type, task_id, failure_reason, request, deadline_at,"
-    " attempts, gemini_calls, in_doubt_since, traceparent"
+    " attempts, gemini_calls, in_doubt_since, traceparent, variant_asset_ids, cancelled_asset_ids"
 )
 KIE_PROVIDERS = [provider.value for provider in Provider if is_kie(provider)]
 
@@ -75,6 +76,13 @@ def _values(states: Iterable[JobState]) -> list[str]:
     return [state.value for state in states]
 
 
+async def _lock_assets(conn: asyncpg.Connection, asset_ids: Iterable[UUID]) -> None:
+    """Serialises a request and the cancels of its assets (in one order, so two never deadlock):
+    a cancel either finds the job, or leaves the tombstone the request then finds."""
+    for asset_id in sorted(set(asset_ids)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 11))", str(asset_id))
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     asset_id: UUID
@@ -90,6 +98,11 @@ class Job:
     failure_reason: str | None
     # The trace of the request: the scheduler works the job inside it.
     traceparent: str | None = None
+    cancelled_asset_ids: tuple[UUID, ...] = ()
+
+    @property
+    def variants(self) -> Variants:
+        return Variants.of(self.asset_id, self.request.variant_asset_ids, self.cancelled_asset_ids)
 
     @property
     def view(self) -> JobView:
@@ -101,6 +114,7 @@ class Job:
             attempts=self.attempts,
             gemini_calls=self.gemini_calls,
             in_doubt_since=self.in_doubt_since,
+            batch=self.variants.is_batch,
         )
 
     @classmethod
@@ -118,6 +132,7 @@ class Job:
             task_id=row["task_id"],
             failure_reason=row["failure_reason"],
             traceparent=row["traceparent"],
+            cancelled_asset_ids=tuple(row["cancelled_asset_ids"] or ()),
         )
 
 
@@ -135,19 +150,34 @@ class Jobs:
         return self._db.pool
 
     async def enqueue(self, request: GenerationRequested, deadline_at: datetime) -> bool:
-        """Take the request in as a waiting job, due now; False when a delivery before took it.
+        """Take the request in as a waiting job, due now; False when a delivery before took it, or
+        when every asset it makes was cancelled before it came (the job is then kept as failed,
+        cancelled, and never sent: see domain/variants.py).
 
         A KIE job gets its fair-queue tag (domain/fairness.py) in the same transaction, only when it
         is new: a redelivered request never moves its user further back."""
+        assets = request.variant_asset_ids or [request.asset_id]
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
+            await _lock_assets(conn, assets)
+            rows = await conn.fetch(
+                "SELECT asset_id, request IS NOT NULL AS seen, failure_reason FROM generator.jobs"
+                " WHERE asset_id = ANY($1::uuid[]) FOR UPDATE",
+                assets,
+            )
+            if any(row["seen"] and row["asset_id"] == request.asset_id for row in rows):
+                return False
+            # Tombstones: cancels that came before this request. Their memory moves onto the job.
+            cancelled = [row["asset_id"] for row in rows if row["failure_reason"] == FailureReason.CANCELLED.value]
+            await conn.execute(
+                "DELETE FROM generator.jobs WHERE asset_id = ANY($1::uuid[]) AND request IS NULL", assets
+            )
+            waiting = intake(Variants.of(request.asset_id, request.variant_asset_ids, cancelled)) is Intake.WAITING
+            await conn.execute(
                 "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
-                " request, deadline_at, due_at, traceparent)"
-                " VALUES ($1, $2, $3, $3, $4, 'waiting', $5, $6, clock_timestamp(), $7)"
-                " ON CONFLICT (asset_id) DO UPDATE SET request = EXCLUDED.request, deadline_at = EXCLUDED.deadline_at,"
-                "   traceparent = EXCLUDED.traceparent"
-                "   WHERE generator.jobs.request IS NULL"
-                " RETURNING true",
+                " request, deadline_at, due_at, traceparent, variant_asset_ids, cancelled_asset_ids,"
+                " failure_reason, finished_at)"
+                " VALUES ($1, $2, $3, $3, $4, $9, $5, $6, clock_timestamp(), $7, $8, $10,"
+                "  CASE WHEN $11 THEN NULL ELSE $12 END, CASE WHEN $11 THEN NULL ELSE clock_timestamp() END)",
                 request.asset_id,
                 request.user_id,
                 request.provider.value,
@@ -155,24 +185,32 @@ class Jobs:
                 request.model_dump_json(),
                 deadline_at,
                 tracing.current_traceparent(),  # the request's trace, continued when the job is worked
+                request.variant_asset_ids,
+                (JobState.WAITING if waiting else JobState.FAILED).value,
+                cancelled,
+                waiting,
+                FailureReason.CANCELLED.value,
             )
-            if inserted and is_kie(request.provider):
-                ticket = await conn.fetchval(
-                    _STAMP_FAIR_TAG, request.asset_id, request.user_id, self._fair.increment(request.plan)
-                )
-                # The catalog shows the job's place from its ticket (aistudio_contracts.queue).
-                joined = QueueJoined(
-                    correlation_id=request.asset_id,
-                    asset_id=request.asset_id,
-                    user_id=request.user_id,
-                    provider=request.provider,
-                    ticket=float(ticket),
-                    typical_seconds=self._typical_seconds.get(request.media_type),
-                )
-                await enqueue(conn, SCHEMA, joined)
-        if inserted:
+            if waiting and is_kie(request.provider):
+                await self._join_queue(conn, request)
+        if waiting:
             await self.wake()
-        return bool(inserted)
+        return waiting
+
+    async def _join_queue(self, conn: asyncpg.Connection, request: GenerationRequested) -> None:
+        ticket = await conn.fetchval(
+            _STAMP_FAIR_TAG, request.asset_id, request.user_id, self._fair.increment(request.plan)
+        )
+        # The catalog shows the job's place from its ticket (aistudio_contracts.queue).
+        joined = QueueJoined(
+            correlation_id=request.asset_id,
+            asset_id=request.asset_id,
+            user_id=request.user_id,
+            provider=request.provider,
+            ticket=float(ticket),
+            typical_seconds=self._typical_seconds.get(request.media_type),
+        )
+        await enqueue(conn, SCHEMA, joined)
 
     async def wake(self) -> None:
         await self._pool.execute("SELECT pg_notify($1, '')", WAKEUP_CHANNEL)
@@ -311,18 +349,27 @@ class Jobs:
     async def complete(self, job: Job, event: Event) -> bool:
         return await self._finish(job.asset_id, (JobState.SUBMITTING,), JobState.COMPLETED, event)
 
-    async def fail(self, job: Job, reason: str, event: Event) -> bool:
-        return await self._finish(job.asset_id, tuple(OPEN), JobState.FAILED, event, failure_reason=reason)
+    async def fail(self, job: Job, reason: str, *events: Event) -> bool:
+        """The job ends failed with one event per asset it makes (a batch's every variant); an
+        asset cancelled meanwhile is settled already and gets none."""
+        return await self._finish(
+            job.asset_id, tuple(OPEN), JobState.FAILED, *events, failure_reason=reason, skip_cancelled=True
+        )
 
-    async def cancel(self, event: GenerationCancelled) -> Cancel | None:
-        """The user cancelled: the job ends `failed` (cancelled) from any open state, so no further
-        paid request leaves for it. A job not seen yet gets a tombstone (a failed row without its
-        request): the request that arrives later is stored on it but never claimed."""
+    async def cancel(self, event: GenerationCancelled) -> VariantCancelled | None:
+        """The user cancelled one asset: it is marked cancelled on the job that makes it, and the job
+        ends `failed` (cancelled) once none of its assets is wanted, so no further paid request
+        leaves for it (domain/variants.py). An asset not seen yet gets a tombstone (a failed row
+        without its request), which the request that arrives later finds (`enqueue`)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchval(
-                "SELECT state FROM generator.jobs WHERE asset_id = $1 FOR UPDATE", event.asset_id
+            await _lock_assets(conn, [event.asset_id])
+            row = await conn.fetchrow(
+                "SELECT asset_id, state, request, variant_asset_ids, cancelled_asset_ids, task_id FROM generator.jobs"
+                " WHERE (asset_id = $1 AND request IS NOT NULL) OR variant_asset_ids @> ARRAY[$1::uuid]"
+                " ORDER BY asset_id = $1 DESC LIMIT 1 FOR UPDATE",
+                event.asset_id,
             )
-            if state is None:
+            if row is None:
                 await conn.execute(
                     "INSERT INTO generator.jobs (asset_id, user_id, requested_provider, provider, media_type, state,"
                     " failure_reason, finished_at) VALUES ($1, $2, $3, $3, $4, 'failed', $5, clock_timestamp())"
@@ -333,14 +380,20 @@ class Jobs:
                     event.media_type.value,
                     FailureReason.CANCELLED.value,
                 )
-                return Cancel(in_flight=False)
-            move = cancel_from(JobState(state))
+                return VariantCancelled(Variants((event.asset_id,), frozenset({event.asset_id})), None)
+            variants = Variants.of(row["asset_id"], row["variant_asset_ids"], row["cancelled_asset_ids"] or ())
+            move = cancel_asset(JobState(row["state"]), variants, event.asset_id, task_id=row["task_id"])
             if move is None:
                 return None
             await conn.execute(
-                "UPDATE generator.jobs SET state = 'failed', failure_reason = $2, lease_until = NULL,"
-                " finished_at = clock_timestamp() WHERE asset_id = $1",
-                event.asset_id,
+                "UPDATE generator.jobs SET cancelled_asset_ids = $2,"
+                " state = CASE WHEN $3 THEN 'failed' ELSE state END,"
+                " failure_reason = CASE WHEN $3 THEN $4 ELSE failure_reason END,"
+                " lease_until = CASE WHEN $3 THEN NULL ELSE lease_until END,"
+                " finished_at = CASE WHEN $3 THEN clock_timestamp() ELSE finished_at END WHERE asset_id = $1",
+                row["asset_id"],
+                sorted(move.variants.cancelled),
+                move.job is not None,
                 FailureReason.CANCELLED.value,
             )
             return move
@@ -386,19 +439,19 @@ class Jobs:
         asset_id: UUID,
         from_states: tuple[JobState, ...],
         state: JobState,
-        event: Event,
-        *,
+        *events: Event,
         task_id: str | None = None,
         failure_reason: str | None = None,
         provider: Provider | None = None,
+        skip_cancelled: bool = False,
     ) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            moved = await conn.fetchval(
+            cancelled = await conn.fetchval(
                 "UPDATE generator.jobs SET state = $2, task_id = COALESCE($3, task_id), failure_reason = $4,"
                 " lease_until = NULL,"
                 " finished_at = CASE WHEN $2 IN ('completed', 'failed') THEN clock_timestamp() END"
                 " WHERE asset_id = $1 AND state = ANY($5::text[]) AND ($6::text IS NULL OR provider = $6)"
-                " RETURNING true",
+                " RETURNING cancelled_asset_ids",
                 asset_id,
                 state.value,
                 task_id,
@@ -406,6 +459,9 @@ class Jobs:
                 _values(from_states),
                 provider.value if provider else None,
             )
-            if moved:
-                await enqueue(conn, SCHEMA, event)
-            return bool(moved)
+            if cancelled is None:
+                return False
+            told = [e for e in events if not (skip_cancelled and getattr(e, "asset_id", None) in cancelled)]
+            if told:
+                await enqueue(conn, SCHEMA, *told)
+            return True

@@ -59,6 +59,7 @@ from .domain.job import (
     next_step,
 )
 from .domain.models import ModelsByPlan, variants_task_size
+from .domain.variants import VariantCancelled, Variants, cost_shares, wasted_shares
 from .jobs import Job, Jobs
 from .ratelimit import SubmitRateLimiter
 from .settings import GeneratorSettings
@@ -123,7 +124,9 @@ class Submitter:
         adopted = await self._jobs.adopt(asset_id, task_id, lambda job, task: self._task_started(job, task, True))
         if adopted is not None:
             log.warning("kie_task_adopted_from_callback", task_id=task_id)
-            await self._paid_kie_task(adopted.asset_id, adopted.user_id, adopted.provider, adopted.model, task_id)
+            variants = Variants.of(adopted.asset_id, adopted.variant_asset_ids)
+            await self._paid_kie_task(variants, adopted.user_id, adopted.provider, adopted.model, task_id)
+            await self._waste_cancelled_shares(adopted.asset_id, task_id)
             return adopted
         job = await self._jobs.find(asset_id)
         if job and is_cancelled(job.state, job.failure_reason) and job.task_id != task_id:
@@ -135,7 +138,12 @@ class Submitter:
                 log.warning("kie_task_wasted", task_id=task_id, provider=job.requested_provider)
                 model = self.models.model_for(job.requested_provider, job.request.plan)
                 await self._paid_kie_task(
-                    asset_id, job.request.user_id, job.requested_provider, model, task_id, wasted="task_after_fallback"
+                    job.variants,
+                    job.request.user_id,
+                    job.requested_provider,
+                    model,
+                    task_id,
+                    wasted="task_after_fallback",
                 )
         return None
 
@@ -197,10 +205,11 @@ class Submitter:
         # Logged before anything else can fail: with this line an operator can always find the task.
         log.info("kie_task_accepted", task_id=task_id, provider=job.provider)
         model = self.models.model_for(job.provider, request.plan)
-        await self._paid_kie_task(job.asset_id, request.user_id, job.provider, model, task_id)
+        await self._paid_kie_task(job.variants, request.user_id, job.provider, model, task_id)
         started = self._task_started(submitting, task_id, adopted=False)
         if await self._durably(submitting, lambda: self._jobs.record_task(submitting, started)):
             log.info("task_started", provider=job.provider, task_id=task_id)
+            await self._waste_cancelled_shares(job.asset_id, task_id)
         else:
             await self._waste_if_cancelled(job.asset_id, {"provider": job.provider.value, "task_id": task_id})
 
@@ -239,7 +248,15 @@ class Submitter:
             )
         except ProviderError as error:
             log.warning("gemini_failed", kind=error.kind, reason=error.reason, error=str(error))
-            if self._costs is not None and answer_lost(error):
+            if self._costs is not None and error.usage:
+                # Answered but refused (blocked output, words only): paid by its usage field; the
+                # asset's failure settles it as a failed cost.
+                cost = self._costs.prices.gemini(
+                    self._settings.gemini_model, error.usage["input_tokens"], error.usage["output_tokens"]
+                )
+                ref = f"gemini:{job.asset_id}:{calling.gemini_calls}"
+                await self._costs.record(job.asset_id, request.user_id, cost, call_ref=ref)
+            elif self._costs is not None and answer_lost(error):
                 # Sent, so Gemini bills it, but no usage field came back: our estimate, and never delivered.
                 cost = self._costs.prices.gemini_estimate(
                     self._settings.gemini_model, request.prompt, with_reference=reference is not None
@@ -294,19 +311,39 @@ class Submitter:
             return
         if await self._jobs.record_waste(asset_id, {**entry, "why": "after_cancel"}):
             log.warning("paid_work_wasted_after_cancel", **entry)
-            if self._costs is not None and (ref := entry.get("task_id") or entry.get("call_ref")):
-                await self._costs.mark_wasted(ref, "after_cancel")
+            task_id, call_ref = entry.get("task_id"), entry.get("call_ref")
+            # Every share of a batch's task (all its assets are cancelled, or the job would go on).
+            refs = (wasted_shares(job.variants, task_id) or [task_id]) if task_id else [call_ref] if call_ref else []
+            for ref in refs:
+                if self._costs is not None:
+                    await self._costs.mark_wasted(ref, "after_cancel")
+
+    async def cancelled(self, move: VariantCancelled) -> None:
+        """A user's cancel reached the job: an asset whose share of the task is paid for already
+        delivers nothing, so that share is waste in the ledger."""
+        if move.wasted_share is not None and self._costs is not None:
+            await self._costs.mark_wasted(move.wasted_share, "after_cancel")
+
+    async def _waste_cancelled_shares(self, asset_id: UUID, task_id: str) -> None:
+        """The task is recorded: the shares of the assets cancelled before it was (a cancel that
+        found no task id yet could not name its share) are waste."""
+        job = await self._jobs.find(asset_id)
+        if job is None or self._costs is None:
+            return
+        for ref in wasted_shares(job.variants, task_id):
+            await self._costs.mark_wasted(ref, "after_cancel")
 
     async def _paid_kie_task(
         self,
-        asset_id: UUID,
+        variants: Variants,
         user_id: str,
         provider: Provider,
         model: str | None,
         task_id: str,
         wasted: str | None = None,
     ) -> None:
-        """A KIE task exists, so its credits are spent: into the ledger (once per task id)."""
+        """A KIE task exists, so its credits are spent: into the ledger (once per task id), as one
+        share per asset the task makes, so each share goes the way its own asset does."""
         if self._costs is None:
             return
         try:
@@ -314,7 +351,8 @@ class Submitter:
         except KeyError as unpriced:
             log.error("kie_task_unpriced", error=str(unpriced), task_id=task_id)
             return
-        await self._costs.record(asset_id, user_id, cost, call_ref=task_id, wasted=wasted)
+        for asset_id, call_ref, share in cost_shares(cost, variants, task_id):
+            await self._costs.record(asset_id, user_id, share, call_ref=call_ref, wasted=wasted)
 
     async def _after_error(self, job: Job, error: ProviderError) -> None:
         backoff = redelivery_delay(job.attempts + 1) * 5
@@ -369,16 +407,21 @@ class Submitter:
         return downloaded.data, downloaded.content_type
 
     async def _fail(self, job: Job, reason: FailureReason, message: str) -> None:
-        failed = GenerationFailed(
-            correlation_id=job.asset_id,
-            asset_id=job.asset_id,
-            user_id=job.request.user_id,
-            provider=job.provider,
-            reason=reason,
-            message=message,
-        )
-        if await self._jobs.fail(job, reason.value, failed):
-            log.warning("generation_failed", reason=reason, provider=job.provider)
+        """The job ends without media: every asset it makes fails with the one reason (a batch's
+        variants each settled on their own, each unit released)."""
+        failed = [
+            GenerationFailed(
+                correlation_id=asset_id,
+                asset_id=asset_id,
+                user_id=job.request.user_id,
+                provider=job.provider,
+                reason=reason,
+                message=message,
+            )
+            for asset_id in job.variants.asset_ids
+        ]
+        if await self._jobs.fail(job, reason.value, *failed):
+            log.warning("generation_failed", reason=reason, provider=job.provider, assets=len(failed))
 
     def _task_started(self, job: Job, task_id: str, adopted: bool) -> TaskStarted:
         request = job.request

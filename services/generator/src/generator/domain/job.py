@@ -5,6 +5,7 @@
        └──reschedule──────┘◀──refused────────┘  └──answer lost / worker gone──▶ in_doubt
     in_doubt ──callback names the task──▶ submitted (adopted)
     in_doubt ──image, grace over──▶ claimed on Gemini (a KIE task that appears later is waste)
+    (a 4o batch never falls back: Gemini would make one image for a task of several; see `fallback_allowed`)
     in_doubt ──Gemini call lost, first time──▶ submitting again (that call is waste)
     any open state ──deadline passed / definite failure──▶ failed
     any open state ──the user cancelled──▶ failed (reason cancelled; see `cancel_from`)
@@ -73,6 +74,15 @@ class JobView:
     attempts: int
     gemini_calls: int
     in_doubt_since: datetime | None
+    # The job makes several variants in one paid task (4o's nVariants); see domain/variants.py.
+    batch: bool = False
+
+
+def fallback_allowed(job: JobView) -> bool:
+    """May Gemini make the image KIE did not? Not for a batch: one Gemini image cannot stand for a
+    task of several, and a fallback for the lead alone would leave the other variants waiting for
+    their deadline. A batch's definite failure fails every variant at once instead."""
+    return job.media_type is MediaType.IMAGE and not job.batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +168,11 @@ def _in_doubt(job: JobView, now: datetime, policy: Policy) -> Step:
         return Fail(FailureReason.UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_MESSAGE)
     since = job.in_doubt_since or now
     grace_over = now >= since + policy.in_doubt_grace or not policy.callbacks_enabled
-    if job.media_type is MediaType.IMAGE and grace_over and now < job.deadline_at:
+    if fallback_allowed(job) and grace_over and now < job.deadline_at:
         return Submit(IMAGE_FALLBACK_PROVIDER)
     if now >= job.deadline_at or (grace_over and not policy.callbacks_enabled):
         return Fail(FailureReason.UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_MESSAGE)
-    if job.media_type is MediaType.IMAGE:
+    if fallback_allowed(job):
         return WaitUntil(min(since + policy.in_doubt_grace, job.deadline_at))
     return WaitUntil(job.deadline_at)
 
@@ -171,7 +181,7 @@ def after_error(
     job: JobView, kind: ErrorKind, reason: FailureReason, message: str, now: datetime, policy: Policy, backoff: float
 ) -> Step:
     """What follows a provider call that raised a classified error."""
-    image = job.media_type is MediaType.IMAGE
+    image = fallback_allowed(job)
     if is_kie(job.provider):
         if kind is ErrorKind.AMBIGUOUS:
             return Doubt()
