@@ -7,7 +7,7 @@ task is checked by two at once, not even when a callback asks for a check while 
 (`recheck`). Outcomes produce their event in the same transaction, exactly once.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from uuid import UUID
 
 import asyncpg
@@ -23,12 +23,16 @@ from .domain.task import (
     CLAIM,
     FINISHING,
     RENEW,
+    TRACK_CANCELLED,
     CheckAgain,
     Outcome,
     Phase,
     TrackedTask,
     Transition,
+    cancel_asset,
     first_check_in,
+    task_assets,
+    track_as,
 )
 
 SCHEMA = "poller"
@@ -60,6 +64,13 @@ async def _lock_asset(conn: asyncpg.Connection, asset_id: UUID) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))", str(asset_id))
 
 
+async def _lock_assets(conn: asyncpg.Connection, asset_ids: Iterable[UUID]) -> None:
+    # Every asset of a task, in one order: a cancel of any variant either finds the task or leaves
+    # the note `track` then reads.
+    for asset_id in sorted(set(asset_ids)):
+        await _lock_asset(conn, asset_id)
+
+
 def _task(row: asyncpg.Record) -> TrackedTask:
     return TrackedTask(
         asset_id=row["asset_id"],
@@ -74,6 +85,7 @@ def _task(row: asyncpg.Record) -> TrackedTask:
         result_found_at=row["result_found_at"],
         traceparent=row["traceparent"],
         variant_asset_ids=tuple(row["variant_asset_ids"] or ()),
+        cancelled_asset_ids=frozenset(row["cancelled_asset_ids"] or ()),
     )
 
 
@@ -84,22 +96,27 @@ class Tasks:
     async def track(self, event: TaskStarted, first_check: float, timeout_seconds: float) -> bool:
         """Start following a task, due after `first_check` seconds, or at once when its provider
         already called back. The deadline is the job's own (`deadline_of`)."""
+        assets = task_assets(event.asset_id, event.variant_asset_ids)
         async with self._db.pool.acquire() as conn, conn.transaction():
-            await _lock_asset(conn, event.asset_id)
+            await _lock_assets(conn, assets)
             early = await conn.fetchval(
                 "DELETE FROM poller.early_callbacks WHERE asset_id = $1 RETURNING true", event.asset_id
             )
             delay = first_check_in(first_check, adopted=event.adopted, early_callback=bool(early))
-            # Cancelled before it was tracked: kept as done (cancelled), the paid task's record, never checked.
-            cancelled = await conn.fetchval(
-                "DELETE FROM poller.cancelled_assets WHERE asset_id = $1 RETURNING true", event.asset_id
+            # Assets cancelled before it was tracked: not delivered to; with all of them cancelled the
+            # task is kept as done (cancelled), the paid task's record, never checked.
+            noted = await conn.fetch(
+                "DELETE FROM poller.cancelled_assets WHERE asset_id = ANY($1::uuid[]) RETURNING asset_id", assets
             )
+            cancelled_assets = [row["asset_id"] for row in noted]
+            cancelled = track_as(assets, cancelled_assets) is TRACK_CANCELLED
             inserted = await conn.fetchval(
                 "INSERT INTO poller.tasks (asset_id, user_id, provider, media_type, prompt, task_id,"
-                " next_check_at, deadline_at, state, outcome, finished_at, traceparent, variant_asset_ids)"
+                " next_check_at, deadline_at, state, outcome, finished_at, traceparent, variant_asset_ids,"
+                " cancelled_asset_ids)"
                 " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + make_interval(secs => $7), $8,"
                 "  CASE WHEN $9 THEN 'done' ELSE 'pending' END, CASE WHEN $9 THEN $10 END,"
-                "  CASE WHEN $9 THEN clock_timestamp() END, $11, $12)"
+                "  CASE WHEN $9 THEN clock_timestamp() END, $11, $12, $13)"
                 " ON CONFLICT (asset_id) DO NOTHING RETURNING true",
                 event.asset_id,
                 event.user_id,
@@ -113,30 +130,49 @@ class Tasks:
                 Outcome.CANCELLED.value,
                 tracing.current_traceparent(),  # the TaskStarted's trace: every check continues it
                 event.variant_asset_ids,
+                cancelled_assets,
             )
         if inserted and not cancelled:
             await self.wake()
         return bool(inserted) and not cancelled
 
     async def cancel(self, asset_id: UUID) -> bool:
-        """The user cancelled: stop following the task (done, cancelled; no event: the catalog has
-        settled the asset). A check running now finds it done and delivers nothing. A task not
-        tracked yet is remembered for `track`. True when a tracked task was stopped."""
+        """The user cancelled an asset. Its task is no longer followed once none of the assets it
+        makes is wanted (done, cancelled; no event: the catalog has settled the asset), and a check
+        running now finds it done and delivers nothing; a 4o task with other variants still wanted
+        goes on without delivering to this one (domain/task.py, `cancel_asset`). An asset whose
+        task is not tracked yet is remembered for `track`. True when a tracked task was stopped."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             await _lock_asset(conn, asset_id)
-            stopped = await conn.fetchval(
-                "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
-                f" checking_until = NULL, lease_owner = NULL WHERE asset_id = $1 AND {_in(CANCEL)} RETURNING true",
+            row = await conn.fetchrow(
+                "SELECT asset_id, state, variant_asset_ids, cancelled_asset_ids FROM poller.tasks"
+                " WHERE asset_id = $1 OR variant_asset_ids @> ARRAY[$1::uuid]"
+                " ORDER BY asset_id = $1 DESC LIMIT 1 FOR UPDATE",
                 asset_id,
-                Outcome.CANCELLED.value,
             )
-            if not stopped:
+            if row is None:
                 await conn.execute(
-                    "INSERT INTO poller.cancelled_assets (asset_id)"
-                    " SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM poller.tasks WHERE asset_id = $1)"
-                    " ON CONFLICT (asset_id) DO NOTHING",
+                    "INSERT INTO poller.cancelled_assets (asset_id) VALUES ($1) ON CONFLICT (asset_id) DO NOTHING",
                     asset_id,
                 )
+                return False
+            assets = task_assets(row["asset_id"], row["variant_asset_ids"])
+            transition = cancel_asset(assets, row["cancelled_asset_ids"] or (), asset_id)
+            if transition is None:
+                return False
+            stopped = await conn.fetchval(
+                "UPDATE poller.tasks SET cancelled_asset_ids = array_append(cancelled_asset_ids, $3),"
+                " state = CASE WHEN $4 THEN 'done' ELSE state END,"
+                " outcome = CASE WHEN $4 THEN $2 ELSE outcome END,"
+                " finished_at = CASE WHEN $4 THEN clock_timestamp() ELSE finished_at END,"
+                " checking_until = CASE WHEN $4 THEN NULL ELSE checking_until END,"
+                " lease_owner = CASE WHEN $4 THEN NULL ELSE lease_owner END"
+                f" WHERE asset_id = $1 AND {_in(transition)} RETURNING state = 'done'",
+                row["asset_id"],
+                Outcome.CANCELLED.value,
+                asset_id,
+                transition is CANCEL,
+            )
         return bool(stopped)
 
     async def callback_arrived(self, asset_id: UUID, task_id: str | None) -> bool:
@@ -177,7 +213,7 @@ class Tasks:
             "   AND NOT (asset_id = ANY($4::uuid[]))"
             "   ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
             " RETURNING asset_id, user_id, provider, media_type, prompt, task_id, checks, consecutive_errors,"
-            " deadline_at, result_found_at, traceparent, variant_asset_ids",
+            " deadline_at, result_found_at, traceparent, variant_asset_ids, cancelled_asset_ids",
             limit,
             lease_seconds,
             owner,
@@ -226,18 +262,22 @@ class Tasks:
         return bool(updated)
 
     async def finish(self, asset_id: UUID, outcome: Outcome, *events: Event) -> bool:
-        """The task's one outcome and its event, in one transaction; False if it had ended already."""
+        """The task's one outcome and its events, in one transaction; False if it had ended already.
+        An asset cancelled while the check ran (a 4o variant) gets no event: it is settled already."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             done = await conn.fetchrow(
                 "UPDATE poller.tasks SET state = 'done', outcome = $2, finished_at = clock_timestamp(),"
                 " checking_until = NULL, lease_owner = NULL"
-                f" WHERE asset_id = $1 AND {_in(FINISHING[outcome])} RETURNING provider, checks",
+                f" WHERE asset_id = $1 AND {_in(FINISHING[outcome])} RETURNING provider, checks, cancelled_asset_ids",
                 asset_id,
                 outcome.value,
             )
             if done is None:
                 return False
-            await enqueue(conn, SCHEMA, *events)  # one per asset the task delivers to
+            cancelled = set(done["cancelled_asset_ids"] or ())
+            wanted = [event for event in events if getattr(event, "asset_id", None) not in cancelled]
+            if wanted:
+                await enqueue(conn, SCHEMA, *wanted)  # one per asset the task delivers to
         metrics.TASKS_FINISHED.labels(done["provider"], outcome.value).inc()
         metrics.CHECKS_PER_TASK.labels(done["provider"]).observe(done["checks"])
         return True

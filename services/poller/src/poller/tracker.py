@@ -176,9 +176,8 @@ class Tracker:
         GenerationCompleted per asset, in the same transaction. If a download or the store fails,
         what the rules say about it: retry within the custody grace (every result again), or a
         lost result. A database error while completing propagates: the lease running out retries."""
-        origins = custody.origin_urls or (custody.origin_url,)
         events = []
-        for asset_id, origin in zip(task.asset_ids, origins, strict=False):
+        for asset_id, origin in rules.deliveries(task, custody):
             kept = await self._keep(task, asset_id, origin, policy)
             if not isinstance(kept, StoredMedia):
                 return kept

@@ -7,6 +7,12 @@
                                                    └─expire────▶ done (timed_out)
     pending, checking ──cancel (the user)──▶ done (cancelled), emitting nothing
     (TaskStarted after a cancel) ──track_cancelled──▶ done (cancelled)
+    pending, checking ──cancel_variant (one asset of a 4o batch, others still wanted)──▶ unchanged
+
+A 4o task makes several assets. Cancelling one of them ends only that asset: the task is followed
+while any asset is wanted (`cancel_asset`), is done (cancelled) when none is, and its outcome
+reaches the wanted assets only (`deliveries`, `failed_all`): a result made for a cancelled
+variant is never delivered (its share of the cost is waste, in the generator's ledger).
 
 `checking` is `pending` under a live lease: one replica owns the check and renews the lease
 while it runs (a large download can take minutes), so no other replica starts a second one.
@@ -21,6 +27,7 @@ The rules are plain functions of the task and the time: the tracker asks them wh
 the repository (tasks.py, the table's only writer) applies the transition they name.
 """
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -78,6 +85,8 @@ EXPIRE = Transition("expire", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.
 
 CANCEL = Transition("cancel", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.DONE)
 TRACK_CANCELLED = Transition("track_cancelled", frozenset(), Phase.DONE)
+# One variant of several cancelled: the task goes on for the others, in whatever live phase it is.
+CANCEL_VARIANT = Transition("cancel_variant", frozenset({Phase.PENDING, Phase.CHECKING}), Phase.PENDING)
 
 FINISHING: dict[Outcome, Transition] = {Outcome.COMPLETED: COMPLETE, Outcome.FAILED: FAIL, Outcome.TIMED_OUT: EXPIRE}
 
@@ -101,11 +110,37 @@ class TrackedTask:
     traceparent: str | None = None
     # A 4o task making several variants: result i belongs to asset i (empty: one asset).
     variant_asset_ids: tuple[UUID, ...] = ()
+    # Variants the user cancelled while the others go on: nothing is delivered to them.
+    cancelled_asset_ids: frozenset[UUID] = frozenset()
 
     @property
     def asset_ids(self) -> tuple[UUID, ...]:
-        """Every asset this task delivers to, in result order."""
+        """Every asset this task makes, in result order."""
         return self.variant_asset_ids or (self.asset_id,)
+
+    @property
+    def wanted_asset_ids(self) -> tuple[UUID, ...]:
+        """The assets this task still delivers to, in result order."""
+        return tuple(asset for asset in self.asset_ids if asset not in self.cancelled_asset_ids)
+
+
+def task_assets(asset_id: UUID, variant_asset_ids: Sequence[UUID] | None) -> tuple[UUID, ...]:
+    """Every asset a task makes, from its TaskStarted (or row)."""
+    return tuple(variant_asset_ids or (asset_id,))
+
+
+def track_as(assets: Sequence[UUID], cancelled: Collection[UUID]) -> Transition:
+    """How a new task is kept: followed, or done at once when every asset was cancelled before it came."""
+    return TRACK_CANCELLED if set(assets) <= set(cancelled) else TRACK
+
+
+def cancel_asset(assets: Sequence[UUID], cancelled: Collection[UUID], asset_id: UUID) -> Transition | None:
+    """What the user's cancel of `asset_id` does to a live task making `assets` of which `cancelled`
+    are cancelled already: stop following it once no asset is wanted, else only mark the asset
+    (None: not this task's asset, or cancelled already)."""
+    if asset_id not in assets or asset_id in cancelled:
+        return None
+    return CANCEL if set(assets) <= {*cancelled, asset_id} else CANCEL_VARIANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +234,13 @@ def first_check_in(scheduled: float, *, adopted: bool, early_callback: bool) -> 
     return 0.0 if adopted or early_callback else scheduled
 
 
+def deliveries(task: TrackedTask, custody: TakeCustody) -> list[tuple[UUID, str]]:
+    """Which result goes to which asset: result i to asset i, for the assets still wanted only."""
+    origins = custody.origin_urls or (custody.origin_url,)
+    pairs = zip(task.asset_ids, origins, strict=False)
+    return [(asset, origin) for asset, origin in pairs if asset not in task.cancelled_asset_ids]
+
+
 def completed(task: TrackedTask, media: StoredMedia, asset_id: UUID | None = None) -> GenerationCompleted:
     """The asset's media is ours (`asset_id`: which variant of the task, the first by default)."""
     asset_id = asset_id or task.asset_id
@@ -215,8 +257,8 @@ def completed(task: TrackedTask, media: StoredMedia, asset_id: UUID | None = Non
 
 
 def failed_all(task: TrackedTask, finish: Finish) -> list[GenerationFailed]:
-    """A task that ends without media fails every asset it was making."""
-    return [failed(task, finish, asset_id) for asset_id in task.asset_ids]
+    """A task that ends without media fails every asset it was making that is still wanted."""
+    return [failed(task, finish, asset_id) for asset_id in task.wanted_asset_ids]
 
 
 def failed(task: TrackedTask, finish: Finish, asset_id: UUID | None = None) -> GenerationFailed:
