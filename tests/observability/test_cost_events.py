@@ -153,3 +153,43 @@ def test_the_estimate_for_a_lost_gemini_answer_prices_the_typical_image() -> Non
         Decimal(268) * prices.gemini_usd_per_million_input + 1290 * prices.gemini_usd_per_million_output
     ) / 10**6
     assert cost.usd == expected
+
+
+@pytest.mark.parametrize("marker", ["blocked_output", "text_only"])
+async def test_a_gemini_answer_refused_is_paid_by_its_usage_as_a_failed_cost(services: Services, marker: str) -> None:
+    user = f"refused-{marker}"
+    asset_id = await services.generate(
+        user, prompt=f"A harbour at dusk [sim:gemini={marker}]", provider="gemini-flash", type="image"
+    )
+    assert (await services.wait_settled(user, asset_id))["status"] == "error"
+
+    conn = await asyncpg.connect(services.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT call_ref, input_tokens, output_tokens, usd, estimated, wasted FROM generator.provider_costs"
+            " WHERE asset_id = $1 ORDER BY call_ref",
+            asset_id,
+        )
+    finally:
+        await conn.close()
+    # Gemini answered (no image) and billed each call the rules made (words only may be asked once
+    # more): their own usage figures, not estimates, and nothing else paid.
+    billed = (await asyncio.to_thread(services.simulator.stats))["billed"]
+    assert [row["call_ref"] for row in rows] == [f"gemini:{asset_id}:{n}" for n in range(1, len(rows) + 1)]
+    assert 0 < len(rows) == billed["geminiOutputTokens"] // ProviderSettings().gemini_typical_image_output_tokens
+    assert (sum(r["input_tokens"] for r in rows), sum(r["output_tokens"] for r in rows)) == (
+        billed["geminiInputTokens"],
+        billed["geminiOutputTokens"],
+    )
+    assert {(r["estimated"], r["wasted"]) for r in rows} == {(False, False)}
+    ledger = await ops_json(
+        "costs", "--asset", asset_id, database_url=services.database_url, nats_url=services.nats_url
+    )
+    assert {(call["provider"], call["outcome"]) for call in ledger["calls"]} == {("gemini", "failed")}
+    paid = float(sum(r["usd"] for r in rows))
+
+    async def projected() -> bool:
+        costs = (await report(services))["costs"]["totals"]
+        return bool(abs(costs["failedUsd"] - paid) < 1e-9 and costs["calls"] == len(rows))
+
+    await services.wait_for("the refused calls as failed costs in the analytics", projected)

@@ -78,34 +78,40 @@ async def test_a_mixed_run_costs_what_the_providers_billed_delivered_failed_and_
     totals = {(total["provider"], total["outcome"]): total for total in ledger["totals"]}
     assert totals[("kie", "wasted")]["units"] == 60 and totals[("kie", "failed")]["units"] == 6
 
-    # The admins' analytics, projected from ProviderCostRecorded, show the same bill (the generator's
-    # calls: KIE and Gemini; the captions are the captioner's ledger).
+    # The admins' analytics, projected from ProviderCostRecorded, show the same bill: the generator's
+    # calls (KIE and Gemini) and the captioner's (OpenAI), each told through its service's outbox.
     async def projected() -> bool:
-        figures = await cost_report(services)
-        return bool(figures["costs"]["totals"]["deliveredAssets"] == 3 and figures["waste"]["count"] == 1)
+        totals = (await cost_report(services))["costs"]["totals"]
+        return bool((totals["deliveredAssets"], totals["wastedCalls"], totals["calls"]) == (3, 1, 8))
 
     await services.wait_for("the costs in the analytics", projected)
     figures = await cost_report(services)
     providers = {row["provider"]: row for row in figures["costs"]["byProvider"]}
-    assert set(providers) == {"kie", "gemini"}
+    assert set(providers) == {"kie", "gemini", "openai"}
     assert providers["kie"]["credits"] == sum(billed["kieCreditsByModel"].values()) == 132
     assert providers["gemini"]["tokens"] == billed["geminiInputTokens"] + billed["geminiOutputTokens"]
+    assert providers["openai"]["tokens"] == billed["openaiInputTokens"] + billed["openaiOutputTokens"]
+    # The captions were for delivered assets: they count toward them, and add no delivered asset.
+    assert (providers["openai"]["calls"], providers["openai"]["deliveredAssets"]) == (3, 3)
+    assert providers["openai"]["deliveredUsd"] == providers["openai"]["usd"]
     bill = (
         132 * prices.usd_per_kie_credit
         + billed["geminiInputTokens"] * prices.gemini_usd_per_million_input / 1_000_000
         + billed["geminiOutputTokens"] * prices.gemini_usd_per_million_output / 1_000_000
+        + billed["openaiInputTokens"] * prices.openai_usd_per_million_input / 1_000_000
+        + billed["openaiOutputTokens"] * prices.openai_usd_per_million_output / 1_000_000
     )
     total = figures["costs"]["totals"]
     assert abs(total["usd"] - float(bill)) < 1e-6
-    assert abs(total["usd"] - (ours["kie"]["usd"] + ours["gemini"]["usd"])) < 1e-6
-    assert total["calls"] == 5 and total["failedUsd"] == float(6 * prices.usd_per_kie_credit)
+    assert abs(total["usd"] - sum(ours[provider]["usd"] for provider in ("kie", "gemini", "openai"))) < 1e-6
+    assert total["calls"] == 8 and total["failedUsd"] == float(6 * prices.usd_per_kie_credit)
     assert figures["costPerDeliveredAsset"] == round(total["usd"] / 3, 6)
     assert figures["waste"] == {
         "usd": float(60 * prices.usd_per_kie_credit),
         "count": 1,
         "byReason": [{"reason": "after_cancel", "count": 1, "usd": float(60 * prices.usd_per_kie_credit)}],
     }
-    assert [day["calls"] for day in figures["costs"]["daily"]] == [5]
+    assert [day["calls"] for day in figures["costs"]["daily"]] == [8]
 
 
 def _by_provider(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -121,23 +121,29 @@ class GeminiImageClient:
 
 
 def image_from_response(response: types.GenerateContentResponse) -> GeneratedImage:
+    metadata = response.usage_metadata
+    # Billed whatever the answer holds: a refusal carries it on the error for the cost ledger.
+    usage = (
+        {"input_tokens": metadata.prompt_token_count or 0, "output_tokens": metadata.candidates_token_count or 0}
+        if metadata and (metadata.prompt_token_count or metadata.candidates_token_count)
+        else None
+    )
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
-        raise _blocked("prompt", _enum_name(feedback.block_reason), feedback.block_reason_message)
+        raise _blocked("prompt", _enum_name(feedback.block_reason), feedback.block_reason_message, usage)
     candidate = response.candidates[0] if response.candidates else None
     parts = candidate.content.parts if candidate and candidate.content and candidate.content.parts else []
     for part in parts:
         if part.inline_data is not None and part.inline_data.data:
-            usage = response.usage_metadata
             return GeneratedImage(
                 part.inline_data.data,
                 part.inline_data.mime_type or "image/png",
-                input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-                output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+                input_tokens=usage["input_tokens"] if usage else 0,
+                output_tokens=usage["output_tokens"] if usage else 0,
             )
     finish = _enum_name(candidate.finish_reason) if candidate and candidate.finish_reason else None
     if finish in _BLOCKED_FINISH_REASONS:
-        raise _blocked("image", finish, candidate.finish_message if candidate else None)
+        raise _blocked("image", finish, candidate.finish_message if candidate else None, usage)
     # No image and no block: the model answered in words (often a soft refusal). A definite
     # outcome, already paid for; asking again mostly gets the same answer.
     said = " ".join(part.text for part in parts if part.text)[:200] or None
@@ -148,10 +154,11 @@ def image_from_response(response: types.GenerateContentResponse) -> GeneratedIma
         provider_code=finish,
         provider_message=said,
         retryable=False,
+        usage=usage,
     )
 
 
-def _blocked(what: str, reason: str, detail: str | None) -> ProviderError:
+def _blocked(what: str, reason: str, detail: str | None, usage: dict[str, int] | None) -> ProviderError:
     readable = reason.replace("_", " ").lower()
     return ProviderError(
         ErrorKind.USER,
@@ -159,6 +166,7 @@ def _blocked(what: str, reason: str, detail: str | None) -> ProviderError:
         f"Gemini blocked the {what} under its content policy ({readable}).",
         provider_code=reason,
         provider_message=detail,
+        usage=usage,
     )
 
 
