@@ -144,6 +144,9 @@ def local_environment(
     default("GATEWAY_PORT", "8000")
     default("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['GATEWAY_PORT']}")
     default("MEDIA_DIR", str(run_dir / "media"))
+    ports = DevstackSettings.of(env)
+    for worker in ("generator", "poller", "usage", "captioner", "publisher"):
+        default(f"{worker.upper()}_HEALTH_PORT", str(getattr(ports, f"{worker}_health_port")))
     if all(_unset(env, key) for key in ("AUTH_JWT_SECRET", "AUTH_JWKS_URL", "SUPABASE_URL")):
         env["AUTH_JWT_SECRET"] = _dev_secret(run_dir)
         default("DEV_AUTH_ENABLED", "true")

@@ -14,6 +14,13 @@ class DevstackSettings(BaseSettings):
     run_nats_port: int = Field(default=4222, ge=1, le=65535)
     run_postgres_port: int = Field(default=54329, ge=1, le=65535)
     simulator_port: int = Field(default=8900, ge=1, le=65535)
+    # Each worker's HEALTH_PORT (/healthz, /readyz, /metrics) under make run: the Procfile reads
+    # these, so a second checkout can run beside the first on ports of its own.
+    generator_health_port: int = Field(default=8101, ge=1, le=65535)
+    poller_health_port: int = Field(default=8102, ge=1, le=65535)
+    usage_health_port: int = Field(default=8103, ge=1, le=65535)
+    captioner_health_port: int = Field(default=8104, ge=1, le=65535)
+    publisher_health_port: int = Field(default=8105, ge=1, le=65535)
 
     @classmethod
     def of(cls, env: Mapping[str, str]) -> "DevstackSettings":
