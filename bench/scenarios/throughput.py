@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -28,17 +30,19 @@ BODY = {"prompt": "A benchmark request [sim:gemini=400]", "provider": "gemini-fl
 
 
 def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=float(spec["duration_seconds"]) + 60,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"load generator failed: {completed.stderr[-2000:]}")
-    return json.loads(completed.stdout)  # type: ignore[no-any-return]
+    with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as directory:
+        out = Path(directory) / "result.json"
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", json.dumps({**spec, "out": str(out)})],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=float(spec["duration_seconds"]) + 60,
+            check=False,
+        )
+        if completed.returncode != 0 or not out.exists():
+            raise RuntimeError(f"load generator failed ({completed.returncode}): {completed.stderr[-2000:]}")
+        return json.loads(out.read_text())  # type: ignore[no-any-return]
 
 
 def _level(result: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
@@ -98,6 +102,8 @@ async def run(
         finally:
             system.stop(series)
     pipeline: list[dict[str, Any]] = []
+    idle = await _idle_cpu(system)
+    log("  idle: " + ", ".join(f"{name} {share:.3f}" for name, share in idle.items() if share >= 0.005) + " cores")
     for concurrency in levels:
         began = time.time()
         # The pipeline's CPU per job: every process from the level's start until what it accepted
@@ -116,7 +122,7 @@ async def run(
         )
         results["gateway"].append(level)
         drained = await _drain(system, concurrency, began, drain_timeout)
-        drained.update(_cpu_per_job(whole.stop(), whole.seconds, drained["jobs"] - drained["left"]))
+        drained.update(_cpu_per_job(whole.stop(), whole.seconds, drained["jobs"] - drained["left"], idle))
         pipeline.append(drained)
 
     # The accept path alone: the generator paused (SIGSTOP) for one level, so that the gateway,
@@ -148,16 +154,35 @@ async def run(
         "gateway": results["gateway"],
         "pipeline": pipeline,
         "paused": paused,
+        "idle_cpu": idle,
         "best": best,
         "target_met": bool(at_target),
         "met_at": [level["concurrency"] for level in at_target],
     }
 
 
-def _cpu_per_job(cpu: dict[str, float], seconds: float, jobs: int) -> dict[str, Any]:
-    """CPU milliseconds per finished job, by process and in all, from shares of a core over `seconds`."""
-    per_job = {name: share * seconds * 1000 / jobs for name, share in cpu.items()} if jobs else {}
-    return {"cpu_ms_per_job": per_job, "cpu_ms_per_job_total": sum(per_job.values()) if jobs else None}
+async def _idle_cpu(system: System, seconds: float = 3.0) -> dict[str, float]:
+    """Each process's share of a core with no requests: timers, polling loops, heartbeats. On a
+    machine where other work leaves the system few jobs a second, this floor divided by those few
+    jobs would dominate a per-job figure, so the figures below are net of it."""
+    meter = CpuMeter(system.pids())
+    meter.start()
+    await asyncio.sleep(seconds)
+    return meter.stop()
+
+
+def net_of_idle(cpu: dict[str, float], idle: dict[str, float]) -> dict[str, float]:
+    return {name: max(0.0, share - idle.get(name, 0.0)) for name, share in cpu.items()}
+
+
+def _cpu_per_job(cpu: dict[str, float], seconds: float, jobs: int, idle: dict[str, float]) -> dict[str, Any]:
+    """CPU milliseconds per finished job, by process and in all, from shares of a core over `seconds`
+    net of the idle floor; the gross total beside it."""
+    if not jobs:
+        return {"cpu_ms_per_job": {}, "cpu_ms_per_job_total": None, "cpu_ms_per_job_gross": None}
+    per_job = {name: share * seconds * 1000 / jobs for name, share in net_of_idle(cpu, idle).items()}
+    gross = sum(cpu.values()) * seconds * 1000 / jobs
+    return {"cpu_ms_per_job": per_job, "cpu_ms_per_job_total": sum(per_job.values()), "cpu_ms_per_job_gross": gross}
 
 
 async def _measure(
