@@ -3,6 +3,7 @@ scenario of issue 17, the real NATS and the simulator on the HTTP wire)."""
 
 import asyncio
 import contextlib
+import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -243,12 +244,16 @@ async def test_five_light_users_are_served_within_a_window_of_arrival_behind_a_2
     # slot's window + margin + its answer's time. How close the next submission on that slot comes to
     # it is the scheduler's doing; how long an answer takes is the machine's (seconds on a loaded
     # 2-core box), and the whole figure, answers included, is `make bench`'s (bench/BASELINE.md).
+    # The median slot, not the mean: a loaded machine stalls a whole process now and then (a quarter
+    # of a second late for every slot at once), which is the benchmark's to measure, not the rule's.
     booked = sorted((at, answered) for at, answered in slots.values() if answered is not None)
-    possible = [answered + WINDOW + MARGIN - at for at, answered in booked[:-LIMIT]]
-    actual = [later[0] - earlier[0] for earlier, later in zip(booked, booked[LIMIT:], strict=False)]
-    used = sum(possible) / sum(actual)
-    assert len(actual) >= 3 * LIMIT, len(actual)
-    assert used >= 0.95, f"{used:.3f} of what the limit allowed"
+    used_per_slot = sorted(
+        (answered + WINDOW + MARGIN - at) / (later_at - at)
+        for (at, answered), (later_at, _) in zip(booked, booked[LIMIT:], strict=False)
+    )
+    assert len(used_per_slot) >= 3 * LIMIT, len(used_per_slot)
+    used = statistics.median(used_per_slot)
+    assert used >= 0.95, f"{used:.3f} of what the limit allowed (slots: {[round(u, 2) for u in used_per_slot]})"
 
 
 @asynccontextmanager
