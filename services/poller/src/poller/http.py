@@ -10,7 +10,6 @@ by httpx as before), and httpx's own exceptions for every network failure, so th
 still a `TimeoutException` and a refused connection still a `ConnectError` (never sent).
 """
 
-
 import aiohttp
 import httpx
 
