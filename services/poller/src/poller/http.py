@@ -13,6 +13,8 @@ still a `TimeoutException` and a refused connection still a `ConnectError` (neve
 import aiohttp
 import httpx
 
+from aistudio_providers.kie.client import KEEPALIVE_EXPIRY_SECONDS
+
 # aiohttp adds these on its own unless told not to; httpx already set the ones the request needs.
 _SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -28,7 +30,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # Made on first use, inside the event loop that will run it.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
+                # Idle connections are dropped before a server's own keep-alive limit closes them
+                # under a request (the same rule as KieClient's).
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_EXPIRY_SECONDS
+                ),
                 auto_decompress=False,
                 skip_auto_headers=_SKIP_AUTO_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=None),

@@ -209,7 +209,10 @@ async def _answer_record_info(state: SimulatorState, task: Task) -> Response:
         response = _status_fault(fault, task.status_checks)
         if response is not None:
             return response
-    if task.due:
+    if task.due and not task.lock.locked():
+        # Finish it now if nobody is; while the timer is finishing it (rendering the media: the first
+        # video clip is encoded on first use, seconds on a loaded machine) the answer is "generating",
+        # as a real provider answers a status call at once instead of holding it.
         await finish(state, task)
     variants = task.markers.all("variant")
     return kie_json(200, "success", record_data(task, variants), variants=variants)

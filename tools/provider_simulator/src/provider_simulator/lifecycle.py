@@ -90,15 +90,18 @@ async def finish(state: SimulatorState, task: Task) -> None:
 
 
 async def _succeed(state: SimulatorState, task: Task, *, with_urls: bool) -> None:
+    # The outcome is set last: a status call answered while the media is still being rendered must
+    # see the task generating, never a success without its results.
     config = state.config
     base = config.base_url()
-    task.outcome = Outcome.SUCCESS
     if not with_urls:
+        task.outcome = Outcome.SUCCESS
         return
     if task.model is KieModel.VEO3:
         clip = await asyncio.to_thread(state.videos.clip, task.aspect_ratio)
         stored = state.files.put(clip, "video/mp4", config.file_ttl_seconds)
         task.result_urls = [f"{base}/files/{stored.name}"]
+        task.outcome = Outcome.SUCCESS
         return
     output_format = str(task.params.get("outputFormat") or "jpeg") if task.model is KieModel.FLUX_KONTEXT else "png"
     content_type = "image/jpeg" if output_format in ("jpeg", "jpg") else "image/png"
@@ -116,6 +119,7 @@ async def _succeed(state: SimulatorState, task: Task, *, with_urls: bool) -> Non
     if task.model is KieModel.FLUX_KONTEXT:
         origin = state.files.put(image, content_type, config.origin_file_ttl_seconds)
         task.origin_urls = [f"{base}/files/{origin.name}"]
+    task.outcome = Outcome.SUCCESS
 
 
 _RESULT_FAULTS: dict[str, tuple[int, str]] = {

@@ -55,6 +55,13 @@ def _log_retry(state: RetryCallState) -> None:
     logger.warning("KIE refused a submit (attempt %s), retrying: %s", state.attempt_number, error)
 
 
+# An idle connection older than this is not used again. A server closes idle keep-alive connections
+# on its own clock (uvicorn after 5 s, proxies after a few), and a request sent on one just as it
+# closes fails with a read error: for a submit that is a request in doubt (paid or not). Reusing only
+# connections idle well under any server's limit keeps that race away from paid calls.
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+
+
 class KieClient:
     def __init__(
         self,
@@ -76,6 +83,7 @@ class KieClient:
                 "Accept": "application/json",
             },
             timeout=timeout or httpx.Timeout(30.0, connect=5.0),
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
             transport=transport,
         )
 
