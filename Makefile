@@ -37,8 +37,12 @@ browser-deps: ## Install Debian's Chromium for the browser tests (CI does; local
 run: install ## Start the whole system on this machine (embedded NATS/Postgres/simulator when not configured)
 	$(BIN)/python -m aistudio_devstack run
 
-test: install ## Run the whole test suite against real NATS JetStream and Postgres
-	$(BIN)/python -m pytest
+# make test's pytest workers: each starts its own embedded NATS and Postgres and takes whole files.
+# With a NATS_URL shared by the workers set TEST_WORKERS=1 (each test resets the shared JetStream).
+TEST_WORKERS ?= 2
+
+test: install ## Run the whole test suite against real NATS JetStream and Postgres (TEST_WORKERS=2 workers)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install ## Run the tests that need no services (contracts, units)
 	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"

@@ -34,7 +34,9 @@ def gateway_settings(nats_url: str, database_url: str, media_dir: Path, **overri
         **common_env(nats_url, database_url),
         "auth_jwt_secret": TEST_JWT_SECRET,
         "media_dir": str(media_dir),
-        "rpc_timeout_seconds": 2.0,
+        # Generous: usage answers a reservation in milliseconds, but on a loaded 2-core machine running the
+        # suite on two workers a 2 s wait turned accepted requests into 503s (the outage tests set their own).
+        "rpc_timeout_seconds": 10.0,
     }
     return GatewaySettings(**{**values, **overrides})
 

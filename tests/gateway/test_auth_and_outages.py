@@ -134,7 +134,8 @@ async def test_with_the_usage_service_down_nothing_is_accepted_unmetered(
 async def test_with_postgres_unreachable_the_gateway_answers_503_quickly(
     usage_service: None, make_gateway_settings: Callable[..., GatewaySettings], database_url: str
 ) -> None:
-    settings = make_gateway_settings()
+    # The product's own wait for usage (which cannot reach Postgres either), not the suite's generous one.
+    settings = make_gateway_settings(rpc_timeout_seconds=GatewaySettings.model_fields["rpc_timeout_seconds"].default)
     async with serving(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         app_pool = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
         try:

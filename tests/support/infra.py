@@ -23,7 +23,8 @@ from aistudio_devstack import EmbeddedNats, EmbeddedPostgres
 from aistudio_runtime.migrations import upgrade
 
 SERVICES = ("gateway", "generator", "poller", "usage", "captioner", "publisher")
-TEMPLATE_DB = "aistudio_test_template"
+# One template per pytest-xdist worker: workers sharing a DATABASE_URL must not drop each other's.
+TEMPLATE_DB = f"aistudio_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _docker_available() -> bool:
