@@ -1,6 +1,9 @@
 """Bearer JWTs as Supabase issues them: HS256 with a shared secret, or RS256/ES256 keys from a JWKS URL."""
 
 import asyncio
+import base64
+import binascii
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +31,12 @@ class Unauthorized(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """The verified token's user, kept for the rest of the request so that nothing reads the token again."""
+
     user_id: str
     role: str | None = None
+    # Supabase's anonymous sign-ins carry `is_anonymous: true`; such a guest may look but not generate.
+    is_anonymous: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -117,20 +124,23 @@ class Authenticator:
         return self._principal(await self._verified_claims(token.strip()))
 
     async def _verified_claims(self, token: str) -> dict[str, object]:
+        """The token decoded and verified by PyJWT once per request: only its header is read beforehand,
+        to choose the key (PyJWT's own header read loads and checks every segment of the token)."""
         required = ["exp", "sub"] + (["iss"] if self._issuer else [])
         try:
-            header = jwt.get_unverified_header(token)
+            header = _unverified_header(token)
             algorithm = header.get("alg")
+            kid = header.get("kid")
             if algorithm == "HS256" and self._secret:
                 key: object = self._secret
             elif algorithm in _ASYMMETRIC and self._jwks is not None:
-                key = (await self._jwks.key(header.get("kid"))).key
+                key = (await self._jwks.key(kid if isinstance(kid, str) else None)).key
             else:
                 raise Unauthorized("Token algorithm is not accepted")
             claims: dict[str, object] = jwt.decode(
                 token,
                 key,  # type: ignore[arg-type]
-                algorithms=[algorithm],
+                algorithms=[str(algorithm)],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
@@ -152,9 +162,26 @@ class Authenticator:
         role = claims.get("role")
         metadata = claims.get("app_metadata")
         app_role = metadata.get("role") if isinstance(metadata, dict) else None
+        anonymous = claims.get("is_anonymous") is True
         if app_role == "admin":
-            return Principal(user_id=subject, role="admin")
-        return Principal(user_id=subject, role=role if isinstance(role, str) else None)
+            return Principal(user_id=subject, role="admin", is_anonymous=anonymous)
+        return Principal(user_id=subject, role=role if isinstance(role, str) else None, is_anonymous=anonymous)
+
+
+def _unverified_header(token: str) -> dict[str, object]:
+    """The JOSE header, to choose the key and the algorithm by. Nothing here is trusted: `jwt.decode`
+    then parses the whole token strictly, checks the header it signed and that its `alg` is the one
+    chosen, so a header this lenient read accepts but PyJWT would not still fails there."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise jwt.DecodeError("Invalid header") from exc
+    if not isinstance(header, dict):
+        raise jwt.DecodeError("Invalid header: must be a JSON object")
+    if not isinstance(header.get("kid", ""), str):
+        raise jwt.InvalidTokenError("Key ID header parameter must be a string")
+    return header
 
 
 def mint_token(

@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Header, Request
 from faststream.nats import NatsBroker
 
@@ -82,21 +81,10 @@ async def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def is_anonymous(authorization: str | None) -> bool:
-    """Supabase's anonymous sign-ins carry `is_anonymous: true`. Read after `authenticate` verified the
-    token, so the unverified decode here only reads a claim of a token already checked."""
-    token = (authorization or "").partition(" ")[2].strip()
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return False
-    return claims.get("is_anonymous") is True
-
-
-async def generating_user(
-    user: CurrentUser, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
-) -> Principal:
-    if is_anonymous(authorization):
+async def generating_user(user: CurrentUser) -> Principal:
+    """A user who may generate: not a guest. `CurrentUser` is solved once per request (FastAPI caches a
+    dependency within a request), so the token is decoded and verified once and read from its claims here."""
+    if user.is_anonymous:
         raise ApiError(
             403,
             {
