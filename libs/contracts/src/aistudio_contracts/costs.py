@@ -1,14 +1,16 @@
 """What a paid provider call cost us, told once it is paid and again once its outcome is known.
 
-The generator's ledger (generator.provider_costs) is the record; this event carries each row to
+Each paying service's ledger (generator.provider_costs, captioner.provider_costs) is the record;
+this event carries each row to
 whoever aggregates money (the gateway's analytics). One paid call is one `call_ref` (a KIE task
 id, a Gemini call of an asset): a consumer keeps one row per (provider, call_ref), so the second
 telling of a call (its outcome became known later, e.g. a result that came back after a cancel)
 replaces the first instead of counting it twice.
 """
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
@@ -42,6 +44,28 @@ class ProviderCostRecorded(Event):
     why: str | None = None
     estimated: bool = False
     paid_at: AwareDatetime
+
+    @classmethod
+    def of_ledger_row(cls, row: Mapping[str, Any]) -> "ProviderCostRecorded":
+        """A ledger row (the columns every paying service's provider_costs shares) as its event: wasted
+        when the row says so, otherwise no outcome (the asset's settlement decides)."""
+        return cls(
+            correlation_id=row["asset_id"],
+            asset_id=row["asset_id"],
+            user_id=row["user_id"],
+            provider=row["provider"],
+            model=row["model"],
+            call_ref=row["call_ref"],
+            units=row["units"],
+            unit=row["unit"],
+            usd=row["usd"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            outcome="wasted" if row["wasted"] else None,
+            why=row["why"],
+            estimated=row["estimated"],
+            paid_at=row["at"],
+        )
 
 
 COST_EVENTS: tuple[type[Event], ...] = (ProviderCostRecorded,)

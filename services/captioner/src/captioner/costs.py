@@ -118,20 +118,4 @@ class CaptionCosts:
 def told(row: asyncpg.Record | dict[str, Any]) -> ProviderCostRecorded:
     """A ledger row as the event that carries it: wasted when no caption came of it; otherwise no
     outcome, and the captioned asset's settlement (delivered) decides."""
-    return ProviderCostRecorded(
-        correlation_id=row["asset_id"],
-        asset_id=row["asset_id"],
-        user_id=row["user_id"],
-        provider=row["provider"],
-        model=row["model"],
-        call_ref=row["call_ref"],
-        units=row["units"],
-        unit=row["unit"],
-        usd=row["usd"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        outcome="wasted" if row["wasted"] else None,
-        why=row["why"],
-        estimated=row["estimated"],
-        paid_at=row["at"],
-    )
+    return ProviderCostRecorded.of_ledger_row(row)

@@ -16,7 +16,6 @@ from uuid import UUID
 import asyncpg
 
 from aistudio_contracts import ProviderCostRecorded
-from aistudio_providers import ErrorKind, ProviderError
 from aistudio_providers.costs import Cost, Prices
 from aistudio_runtime import Database, enqueue, get_logger
 
@@ -99,27 +98,8 @@ class CostLedger:
 
 def told(row: asyncpg.Record | dict[str, Any]) -> ProviderCostRecorded:
     """A ledger row as the event that carries it: wasted when known; otherwise the asset's
-    settlement decides delivered or failed (the generator does not follow a KIE task's result)."""
-    return ProviderCostRecorded(
-        correlation_id=row["asset_id"],
-        asset_id=row["asset_id"],
-        user_id=row["user_id"],
-        provider=row["provider"],
-        model=row["model"],
-        call_ref=row["call_ref"] or f"{row['provider']}:ledger:{row['id']}",
-        units=row["units"],
-        unit=row["unit"],
-        usd=row["usd"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        outcome="wasted" if row["wasted"] else None,
-        why=row["why"],
-        estimated=row["estimated"],
-        paid_at=row["at"],
+    settlement decides delivered or failed (the generator does not follow a KIE task's result).
+    Rows from before call_refs were kept get one from their id."""
+    return ProviderCostRecorded.of_ledger_row(
+        {**dict(row), "call_ref": row["call_ref"] or f"{row['provider']}:ledger:{row['id']}"}
     )
-
-
-def answer_lost(error: ProviderError) -> bool:
-    """A call that reached the provider and whose answer never came back (a read timeout, a dropped
-    connection): no status and no provider code, yet not refused before sending. Paid all the same."""
-    return error.kind is ErrorKind.AMBIGUOUS and error.http_status is None and error.provider_code is None

@@ -39,11 +39,12 @@ from aistudio_providers import (
     download_media,
     verified_media_type,
 )
+from aistudio_providers.errors import answer_lost
 from aistudio_runtime import get_logger
 from aistudio_runtime.mediastore import MediaStore, media_key
 from aistudio_runtime.messaging import redelivery_delay
 
-from .costs import CostLedger, answer_lost
+from .costs import CostLedger
 from .domain.job import (
     Doubt,
     Fail,
