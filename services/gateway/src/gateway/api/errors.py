@@ -2,6 +2,7 @@
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -41,6 +42,14 @@ class ApiError(Exception):
 
 def not_found() -> ApiError:
     return ApiError(404, {"error": "Media asset not found"})
+
+
+def asset_id_of(text: str) -> UUID:
+    """An asset id from the path or body: a malformed one names no asset of the user's, so 404 too."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise not_found() from None
 
 
 def invalid_input(issues: list[Issue]) -> JSONResponse:

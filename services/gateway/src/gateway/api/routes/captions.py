@@ -10,7 +10,7 @@ captioner records it and emits CaptionGenerated, which updates the asset like an
 
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 from fastapi import APIRouter
@@ -21,7 +21,7 @@ from aistudio_runtime import enqueue, get_logger
 
 from ...catalog import SCHEMA
 from ..deps import CurrentUser, Gateway, GatewayDep
-from ..errors import ApiError, not_found
+from ..errors import ApiError, asset_id_of, not_found
 from ..schemas import CamelModel
 
 log = get_logger(__name__)
@@ -73,10 +73,7 @@ class CaptionSettingsPublic(CamelModel):
     responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 429: {}, 502: {}, 503: {}},
 )
 async def generate_from_media(body: CaptionFromMediaRequest, gateway: GatewayDep, user: CurrentUser) -> CaptionPublic:
-    try:
-        asset_id = UUID(body.media_id)
-    except ValueError:
-        raise not_found() from None
+    asset_id = asset_id_of(body.media_id)
     asset = await gateway.catalog.find(user.user_id, asset_id)
     if asset is None:
         raise not_found()

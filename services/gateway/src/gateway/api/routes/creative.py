@@ -2,7 +2,6 @@
 their own processing asset)."""
 
 import json
-from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
@@ -12,7 +11,7 @@ from ...domain.requests import InvalidRequest, Issue
 from ...domain.templates import MAX_PER_USER, Template, template_issues
 from ...templates import Templates, TooManyTemplates
 from ..deps import CurrentUser, GatewayDep
-from ..errors import ApiError, not_found
+from ..errors import ApiError, asset_id_of, not_found
 from ..presenters import present_asset
 from ..schemas import MediaAssetPublic, StylePublic, StylesPublic, TemplatePublic, TemplatesPublic
 
@@ -25,11 +24,7 @@ router = APIRouter(prefix="/api/ai", tags=["media"])
 async def cancel_media(asset_id: str, gateway: GatewayDep, user: CurrentUser) -> MediaAssetPublic:
     """Stop a processing generation: the asset ends `cancelled` and its unit goes back. A cancel
     repeated after it succeeded answers the cancelled asset again; a settled asset answers 409."""
-    try:
-        parsed = UUID(asset_id)
-    except ValueError:
-        raise not_found() from None
-    cancellation = await gateway.catalog.cancel(user.user_id, parsed)
+    cancellation = await gateway.catalog.cancel(user.user_id, asset_id_of(asset_id))
     asset = cancellation.asset
     if asset is None:
         raise not_found()

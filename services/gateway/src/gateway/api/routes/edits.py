@@ -1,13 +1,12 @@
 """Editing: a new asset made from one of the user's ready images and a prompt, by the generate path."""
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 
 from ...domain.edits import NotEditable, editable_parent, parse_edit_request
 from ..deps import GatewayDep, GeneratingUser
-from ..errors import ApiError, not_found
+from ..errors import ApiError, asset_id_of, not_found
 from ..schemas import EditMediaRequest, MediaAssetPublic, inline_schema
 from .media import MAX_IDEMPOTENCY_KEY, generate_one, idempotency_key_of, read_json
 
@@ -32,11 +31,7 @@ async def edit_media(
 ) -> MediaAssetPublic:
     """Edit the user's own ready image: answered like generate (202, one unit), the new asset's
     `parentId` naming the image it started from."""
-    try:
-        parsed = UUID(asset_id)
-    except ValueError:
-        raise not_found() from None
-    asset = await gateway.catalog.find(user.user_id, parsed)
+    asset = await gateway.catalog.find(user.user_id, asset_id_of(asset_id))
     if asset is None:
         raise not_found()
     try:

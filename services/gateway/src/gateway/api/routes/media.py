@@ -16,7 +16,7 @@ from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_gene
 from ...templates import Templates
 from ...usage_client import UsageUnavailable
 from ..deps import CurrentUser, Gateway, GatewayDep, GeneratingUser
-from ..errors import ApiError, not_found
+from ..errors import ApiError, asset_id_of, not_found
 from ..presenters import present_asset
 from ..schemas import BatchPublic, GenerateMediaRequest, MediaAssetPublic, MediaAssetsPublic, inline_schema
 from .batches import generate_batch, limit_reached
@@ -163,11 +163,7 @@ async def list_media(
 
 @router.get("/media/{asset_id}", response_model=MediaAssetPublic, responses={401: {}, 404: {}, 503: {}})
 async def get_media(asset_id: str, gateway: GatewayDep, user: CurrentUser) -> MediaAssetPublic:
-    try:
-        parsed = UUID(asset_id)
-    except ValueError:
-        raise not_found() from None
-    row = await gateway.catalog.find(user.user_id, parsed)
+    row = await gateway.catalog.find(user.user_id, asset_id_of(asset_id))
     if row is None:
         raise not_found()
     return present_asset(row, gateway.links)
