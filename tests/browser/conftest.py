@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright, expect
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +33,12 @@ from ..gateway.conftest import gateway_settings, usage_service  # noqa: F401
 from ..lifecycle.conftest import CALLBACK_KEY, lifecycle_simulator, provider_env, simulator  # noqa: F401
 from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 from ..support.simulator import SimulatorAdmin
+
+# How long an action or an expectation may wait for the page: generous, since a loaded 2-core machine
+# (the suite on two workers, each with its servers and a Chromium) takes seconds for what is instant
+# alone; Playwright's own default for `expect` is 5 s. A passing test never waits for it.
+PAGE_TIMEOUT_MS = 30_000
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -260,7 +266,7 @@ def open_page(browser: Browser, problems: PageProblems) -> Callable[..., object]
         kept: Any = [{"origin": origin, "localStorage": [{"name": "aistudio.token", "value": token}]}] if token else []
         context = await browser.new_context(viewport=viewport, storage_state={"cookies": [], "origins": kept})
         page = await context.new_page()
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.on("console", problems.on_console)
         page.on("pageerror", problems.on_page_error)
         if fake_clock:  # timers the test can fast-forward (page.clock)

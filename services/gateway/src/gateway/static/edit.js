@@ -3,33 +3,11 @@
 // parent's child.
 
 import { ApiError, randomKey } from './api.js';
-import { $, showFieldError } from './dom.js';
+import { $, fillOptions, safeUrl, showFieldError } from './dom.js';
 import { toast } from './toast.js';
 
 // Flux Kontext is the editing model the product is built around; the others edit too.
 const PREFERRED_EDITOR = 'kie-flux-kontext';
-
-function safeUrl(value) {
-  if (typeof value !== 'string' || value === '') return null;
-  try {
-    const url = new URL(value, document.baseURI);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : null;
-  } catch {
-    return null;
-  }
-}
-
-function fill(select, options, selected) {
-  select.replaceChildren(
-    ...options.map(({ value, label }) => {
-      const option = document.createElement('option');
-      option.value = value;
-      option.textContent = label;
-      option.selected = value === selected;
-      return option;
-    }),
-  );
-}
 
 /** onCreated(asset) after a 202; onLimitReached(body) after the 403 of a spent quota. */
 export function createEditDialog({ catalog, api, onCreated, onLimitReached }) {
@@ -50,7 +28,7 @@ export function createEditDialog({ catalog, api, onCreated, onLimitReached }) {
     const chosen = catalog.provider(provider.value);
     if (!chosen) return;
     const keep = chosen.aspectRatios.includes(parent?.aspectRatio) ? parent.aspectRatio : chosen.defaultAspectRatio;
-    fill(ratio, chosen.aspectRatios.map((value) => ({ value, label: value })), keep);
+    fillOptions(ratio, chosen.aspectRatios.map((value) => ({ value, label: value })), keep);
   }
 
   function problem() {
@@ -131,7 +109,7 @@ export function createEditDialog({ catalog, api, onCreated, onLimitReached }) {
       $('edit-parent-prompt').textContent = asset.prompt ?? '';
       const editors = catalog.providersFor('image');
       const preferred = editors.find((each) => each.id === PREFERRED_EDITOR) ?? editors[0];
-      fill(provider, editors.map(({ id, label }) => ({ value: id, label })), preferred?.id);
+      fillOptions(provider, editors.map(({ id, label }) => ({ value: id, label })), preferred?.id);
       showRatios();
       prompt.value = '';
       showFieldError(prompt, null);

@@ -4,20 +4,8 @@
 
 import { ApiError, randomKey } from './api.js';
 import { createStyleChips, createTemplatePicker } from './creative.js';
-import { $, showFieldError } from './dom.js';
+import { $, fillOptions, showFieldError } from './dom.js';
 import { toast } from './toast.js';
-
-function fillOptions(select, options, selected) {
-  select.replaceChildren(
-    ...options.map(({ value, label }) => {
-      const option = document.createElement('option');
-      option.value = value;
-      option.textContent = label;
-      option.selected = value === selected;
-      return option;
-    }),
-  );
-}
 
 function ratioLabel(ratio) {
   const [width, height] = ratio.split(':').map(Number);

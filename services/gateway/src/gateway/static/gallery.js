@@ -1,6 +1,8 @@
 // The gallery of the user's assets. Everything from the server is set as text or as a checked URL.
 // Variants requested together (one batchId) are shown as one group; an edit shows the image it came from.
 
+import { safeUrl } from './dom.js';
+
 const STATUS_ICONS = { processing: '', ready: '✓', error: '✕', cancelled: '⊘' };
 
 // "Queued · 12th · starts in ~1 min" while the asset waits for the provider's limit (null otherwise).
@@ -30,17 +32,6 @@ function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
-}
-
-/** Only http(s) URLs end up in src or href. */
-function safeUrl(value) {
-  if (typeof value !== 'string' || value === '') return null;
-  try {
-    const url = new URL(value, document.baseURI);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : null;
-  } catch {
-    return null;
-  }
 }
 
 function time(value) {
