@@ -5,6 +5,9 @@ import { $ } from './dom.js';
 // Quotas renew at 00:00 UTC on the 1st: the day is told in UTC, wherever the user is.
 const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'long', timeZone: 'UTC' });
 
+const SETTLE_FIRST_MS = 1000;
+const SETTLE_MAX_MS = 15000;
+
 export function createUsage(api) {
   let last = null;
   let timer = null;
@@ -28,9 +31,21 @@ export function createUsage(api) {
     meter.title = `Renews on ${dayFormat.format(new Date(usage.periodEnd))}`;
   }
 
+  // While units are reserved the meter looks again, less and less often: usage applies a settlement a
+  // moment after the asset changed (later on a busy system), and no further change would tell the page.
+  let settleDelay = SETTLE_FIRST_MS;
+
   async function refresh() {
+    clearTimeout(timer);
     try {
-      show(await api.usage());
+      const usage = await api.usage();
+      show(usage);
+      if (usage.reserved > 0) {
+        timer = setTimeout(refresh, settleDelay);
+        settleDelay = Math.min(settleDelay * 2, SETTLE_MAX_MS);
+      } else {
+        settleDelay = SETTLE_FIRST_MS;
+      }
     } catch (error) {
       if (error.status !== 401) $('usage-text').textContent = 'Usage unavailable';
     }
@@ -41,6 +56,7 @@ export function createUsage(api) {
     /** Refreshes soon, once, however many assets changed meanwhile. */
     refreshSoon() {
       clearTimeout(timer);
+      settleDelay = SETTLE_FIRST_MS;
       timer = setTimeout(refresh, 400);
     },
     /** The seed's LimitReachedDialog, with the server's own message. */
