@@ -360,13 +360,14 @@ class Catalog:
             # A 4o batch's one task is every variant's task.
             rows = await conn.fetch(
                 "UPDATE gateway.media_assets SET provider_task_id = $2, provider = $3,"
-                " model = COALESCE($5, model), updated_at = now(), task_started_at = COALESCE(task_started_at, now())"
+                " model = COALESCE($5, model), updated_at = now(), task_started_at = COALESCE(task_started_at, $6)"
                 " WHERE id = ANY($1::uuid[]) AND status = ANY($4::text[]) RETURNING id, user_id",
                 event.variant_asset_ids or [event.asset_id],
                 event.task_id,
                 event.provider.value,
                 lifecycle.RECORD_TASK.from_values,
                 event.model,
+                event.occurred_at,  # when the provider took it, not when this consumer got to it
             )
             for row in sorted(rows, key=lambda row: row["id"]):
                 await self.record_change(conn, row["user_id"], row["id"])
