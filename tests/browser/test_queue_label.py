@@ -33,12 +33,13 @@ async def test_a_queued_card_shows_its_place_and_when_it_starts_then_plain_progr
     )
     asset = response.json()
     now = datetime.now(UTC)
-    # Behind a backlog: eleven jobs ahead, the next free slots a minute away.
+    # Behind a backlog: eleven jobs ahead, the next free slots a minute away. The page shows "~1 min"
+    # from 89 s down to 60 s: 85 s leaves 25 s for a loaded machine to draw it.
     queued = {
         **asset,
         "queuePosition": 12,
-        "estimatedStartAt": (now + timedelta(seconds=65)).isoformat(),
-        "estimatedReadyAt": (now + timedelta(seconds=105)).isoformat(),
+        "estimatedStartAt": (now + timedelta(seconds=85)).isoformat(),
+        "estimatedReadyAt": (now + timedelta(seconds=125)).isoformat(),
         "updatedAt": (now + timedelta(seconds=1)).isoformat(),
     }
     scripted_events.send(f"id: 7\nevent: asset\ndata: {json.dumps(queued)}\n\n")
