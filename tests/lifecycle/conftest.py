@@ -85,7 +85,7 @@ class System:
         assert response.status_code == 202, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def wait_finished(self, user: str, asset_id: str, within: float = 20.0) -> dict[str, Any]:
+    async def wait_finished(self, user: str, asset_id: str, within: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + within
         while True:
             response = await self.api.get(f"/api/ai/media/{asset_id}", headers=self.auth(user))
