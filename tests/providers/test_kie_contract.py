@@ -23,7 +23,8 @@ MODELS = [
 async def test_each_model_goes_from_submit_to_a_downloadable_result(
     kie: KieClient, simulator: SimulatorAdmin, provider: Provider, aspect_ratio: str, content_type: str
 ) -> None:
-    task_id = await kie.submit(provider, KieSubmit("A lighthouse on a cliff at dusk", aspect_ratio))
+    # 5 s to render: the first status, read at once, is before the end even on a loaded machine.
+    task_id = await kie.submit(provider, KieSubmit("A lighthouse on a cliff at dusk [sim:duration=5]", aspect_ratio))
 
     assert re.fullmatch(r"[0-9a-f]{32}", task_id)
     first = await kie.status(provider, task_id)
@@ -116,7 +117,8 @@ async def test_flux_prefers_the_long_lived_result_url_over_the_origin(kie: KieCl
 
 
 async def test_4o_image_reports_progress_while_generating(kie: KieClient) -> None:
-    task_id = await kie.submit(Provider.KIE_4O_IMAGE, KieSubmit("A snail race [sim:duration=1]", "1:1"))
+    # Far longer than any pause between the submit and the status read here.
+    task_id = await kie.submit(Provider.KIE_4O_IMAGE, KieSubmit("A snail race [sim:duration=60]", "1:1"))
 
     status = await kie.status(Provider.KIE_4O_IMAGE, task_id)
 
@@ -173,15 +175,19 @@ async def test_a_request_without_a_key_gets_kies_401_envelope(simulator: Simulat
 
 
 async def test_result_files_expire_like_kies(kie: KieClient, simulator: SimulatorAdmin) -> None:
-    simulator.configure(file_ttl_seconds=0.3)
+    # Long enough to read the file once on a loaded machine; then it is gone, however long that takes.
+    simulator.configure(file_ttl_seconds=5.0)
     task_id = await kie.submit(Provider.KIE_4O_IMAGE, KieSubmit("A melting ice cube [sim:duration=0]", "1:1"))
     status = await wait_until_finished(kie, Provider.KIE_4O_IMAGE, task_id)
     url = status.result_urls[0]
 
     async with httpx.AsyncClient() as http:
         fresh = await http.get(url)
-        await asyncio.sleep(0.35)
-        expired = await http.get(url)
+        for _ in range(600):  # up to 60 s
+            expired = await http.get(url)
+            if expired.status_code != 200:
+                break
+            await asyncio.sleep(0.1)
 
     assert fresh.status_code == 200
     assert expired.status_code == 404

@@ -110,7 +110,9 @@ class CallbackReceiver:
 
         return app
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[str, dict[str, str], bytes]]:
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[tuple[str, dict[str, str], bytes]]:
+        """The callbacks once `count` have come (generous: a video is encoded before its callback), or
+        what came within `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -165,8 +167,9 @@ async def wait_for_tasks(simulator: "SimulatorAdmin", count: int) -> list[dict[s
 
 
 async def wait_until_finished(kie: KieClient, provider: Provider, task_id: str) -> TaskStatus:
-    """Poll like the poller does, quickly; gives up (returning the pending status) after 5 s."""
-    deadline = time.monotonic() + 5.0
+    """Poll like the poller does, quickly; gives up (returning the pending status) after 60 s, which a
+    loaded machine encoding a video for the simulator needs more than the tasks' fraction of a second."""
+    deadline = time.monotonic() + 60.0
     while True:
         status = await kie.status(provider, task_id)
         if status.finished or time.monotonic() > deadline:
