@@ -158,7 +158,7 @@ class System:
         assert response.status_code == expect, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def wait_post(self, user: str, post_id: str, status: str, within: float = 30.0) -> dict[str, Any]:
+    async def wait_post(self, user: str, post_id: str, status: str, within: float = 60.0) -> dict[str, Any]:
         post = await self.wait_for(
             lambda: self.api.get(f"/api/posts/{post_id}", headers=self.auth(user)),
             lambda body: body["post"]["status"] == status,
@@ -167,7 +167,7 @@ class System:
         return post["post"]  # type: ignore[no-any-return]
 
     async def wait_for(self, fetch: Callable[[], Any], done: Callable[[dict[str, Any]], bool],
-                       within: float = 30.0) -> dict[str, Any]:  # fmt: skip
+                       within: float = 60.0) -> dict[str, Any]:  # fmt: skip
         deadline = time.monotonic() + within
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
