@@ -26,6 +26,8 @@ from ..support.services import common_env
 from ..support.simulator import CLIENT_TIMEOUT_SECONDS
 
 T = TypeVar("T")
+# What crosses NATS and the services on a loaded 2-core machine that runs two test workers.
+PATIENCE_SECONDS = 60.0
 
 
 def captioner_settings(
@@ -108,7 +110,7 @@ async def publish(nats_url: str, *events: Event) -> int:
         await client.close()
 
 
-async def wait_until_acknowledged(nats_url: str, durable: str, sequence: int, within: float = 15.0) -> None:
+async def wait_until_acknowledged(nats_url: str, durable: str, sequence: int, within: float = PATIENCE_SECONDS) -> None:
     """Until the durable consumer has acknowledged everything up to `sequence` (its handlers are done)."""
     client = await nats.connect(nats_url)
     try:
@@ -131,7 +133,9 @@ async def consumer_info(nats_url: str, durable: str) -> ConsumerInfo:
         await client.close()
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0, interval: float = 0.05) -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, within: float = PATIENCE_SECONDS, interval: float = 0.05
+) -> T:
     """The first truthy result of `check`, polled until `within` seconds have passed."""
     deadline = time.monotonic() + within
     while True:
@@ -151,7 +155,7 @@ async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]
         await conn.close()
 
 
-async def settled_caption(database_url: str, asset_id: UUID, within: float = 15.0) -> asyncpg.Record:
+async def settled_caption(database_url: str, asset_id: UUID, within: float = PATIENCE_SECONDS) -> asyncpg.Record:
     """The captioner's row for the asset once it is ready or failed."""
 
     async def settled() -> asyncpg.Record | None:

@@ -124,7 +124,7 @@ async def test_a_caption_slower_than_the_ack_wait_asks_openai_once_with_two_repl
     database_url: str,
 ) -> None:
     # JetStream hands the message to the other replica after the ack wait, while the first is still at it.
-    settings = make_captioner_settings(ack_wait_seconds=1.0, openai_timeout_seconds=5.0)
+    settings = make_captioner_settings(ack_wait_seconds=1.0, openai_timeout_seconds=20.0)  # only the ack wait is short
     simulator.configure(openai_seconds=2.5, time_scale=1.0)
     event = completed(media_dir, prompt="A slow caption for a patient audience")
     async with running(create_captioner(settings)), running(create_captioner(settings)):
