@@ -28,7 +28,7 @@ from ..gateway.conftest import gateway_settings
 from ..lifecycle.conftest import CALLBACK_KEY, System, lifecycle_simulator, provider_env, simulator  # noqa: F401
 from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 
-WAIT_SECONDS = 30.0
+WAIT_SECONDS = 60.0  # four services and NATS on a loaded 2-core machine
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = WAIT_SECONDS) -> Any:

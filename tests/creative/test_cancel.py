@@ -11,7 +11,7 @@ from .conftest import Creative, eventually
 pytestmark = pytest.mark.integration
 
 VIDEO = {"prompt": "A drone shot over a foggy forest at dawn", "provider": "kie-veo3", "type": "video"}
-WAIT_FOR_PROVIDER = 30.0
+WAIT_FOR_PROVIDER = 60.0
 IMAGE = {"prompt": "Stylized product photo of supplements", "provider": "gemini-flash", "type": "image"}
 
 
