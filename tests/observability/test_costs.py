@@ -42,12 +42,22 @@ async def test_a_mixed_run_costs_what_the_providers_billed_delivered_failed_and_
     for asset_id in [*delivered, failed]:
         await services.wait_settled(USER, asset_id)
 
-    async def every_call_in() -> bool:  # the captions are paid calls too: the three delivered assets'
-        ledger = await ops_json("costs", "--user", USER, **urls)
-        return sum(1 for call in ledger["calls"] if call["provider"] == "openai") >= 3
+    # Every call in and each outcome told: the captions are paid calls too (the three delivered assets'),
+    # and the cancelled video's task is waste only once the cancel has reached the poller, in its own time.
+    expected = {
+        (failed, "kie"): "failed",
+        (cancelled, "kie"): "wasted",
+        (delivered[0], "kie"): "delivered",
+        (delivered[2], "gemini"): "delivered",
+        **{(asset_id, "openai"): "delivered" for asset_id in delivered},
+    }
 
-    await services.wait_for("the captions' costs", every_call_in)
-    await asyncio.sleep(0.5)  # nothing more is under way: every asset is settled and captioned
+    async def every_call_in() -> bool:
+        ledger = await ops_json("costs", "--user", USER, **urls)
+        outcomes = {(call["asset_id"], call["provider"]): call["outcome"] for call in ledger["calls"]}
+        return {key: outcomes.get(key) for key in expected} == expected
+
+    await services.wait_for("every call's cost and outcome", every_call_in)
     ledger = await ops_json("costs", "--user", USER, **urls)
     billed = await asyncio.to_thread(lambda: services.simulator.stats()["billed"])
 

@@ -39,13 +39,7 @@ async def test_the_timeline_of_a_finished_job_spans_every_service_and_its_quota(
     asset_id = await services.generate("ops-finished", prompt="a red kite", provider="kie-4o-image", type="image")
     assert (await services.wait_settled("ops-finished", asset_id))["status"] == "ready"
 
-    async def committed() -> bool:
-        return ("usage", "unit committed") in whats(await ops_json("asset", asset_id, **urls))
-
-    await services.wait_for("the unit committed", committed)
-    timeline = await ops_json("asset", asset_id, **urls)
-    steps = whats(timeline)
-    for step in [
+    expected = [
         ("gateway", "requested"),
         ("usage", "unit reserved"),
         ("generator", "job claimed"),
@@ -59,7 +53,19 @@ async def test_the_timeline_of_a_finished_job_spans_every_service_and_its_quota(
         ("generator", "event generation.task-started"),
         ("poller", "event generation.completed"),
         ("gateway", "event generation.settled"),
-    ]:
+        ("usage", "unit committed"),
+    ]
+
+    # Each service writes its steps in its own time (the caption and the committed unit come after the
+    # asset shows ready): the whole timeline is waited for, not its first step.
+    async def complete() -> bool:
+        steps = whats(await ops_json("asset", asset_id, **urls))
+        return all(step in steps for step in expected)
+
+    await services.wait_for("every service's steps in the timeline", complete)
+    timeline = await ops_json("asset", asset_id, **urls)
+    steps = whats(timeline)
+    for step in expected:
         assert step in steps, (step, steps)
     times = [entry["at"] for entry in timeline if entry["at"]]
     assert times == sorted(times)
