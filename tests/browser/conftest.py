@@ -149,7 +149,7 @@ class ScriptedEventStream:
 
     async def connection(self, number: int) -> dict[str, str]:
         """The headers of the number-th connection (from 1), once it is made."""
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(60):  # a page's load and sign-in, on a loaded machine
             while len(self.connections) < number:
                 self._connected.clear()
                 await self._connected.wait()

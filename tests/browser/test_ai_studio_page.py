@@ -28,8 +28,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 HOSTILE_PROMPT = 'A poster that reads <img src=x onerror=alert(1)> in neon, with "quotes" & <b>bold</b>'
 LIMIT_MESSAGE = "Free plan allows 10 AI generations per month. Upgrade to Pro for unlimited."
-# Changes arrive by the event stream at once; this is only the longest wait before a test gives up.
-LIVE_TIMEOUT_MS = 15_000
+# Changes arrive by the event stream at once; this is only the longest wait before a test gives up, and
+# the pipeline's outcomes cross four services on a loaded 2-core machine (never shorter than the page's 30 s).
+LIVE_TIMEOUT_MS = 60_000
 
 
 async def sign_in(page: Page, name: str) -> None:
