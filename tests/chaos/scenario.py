@@ -80,7 +80,8 @@ def _burst_under_way(p: Progress) -> bool:
 class Fault:
     name: str
     target: str  # a service, "nats" or "postgres"
-    # The gateway needs it to answer (usage reserves over NATS; the catalog is in Postgres).
+    # The gateway needs it for some answers, so a 503 is allowed while it is down (the catalog and
+    # the units of quota are in Postgres; the meter is usage's answer over NATS).
     gateway_dependency: bool
     # "Mid-work": the simulator's counters show the faulted component has work in hand.
     busy: Callable[[Progress], bool]

@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from aistudio_devstack import free_port
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from usage.app import create_app as create_usage
+from usage.settings import UsageSettings
 
-from ..support.services import TEST_JWT_SECRET, serving
+from ..support.services import TEST_JWT_SECRET, common_env, running, serving
 from .conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -107,28 +109,61 @@ async def test_asymmetric_tokens_from_the_jwks_are_accepted(
 
 
 @pytest.fixture
-async def api_without_usage(make_gateway_settings: Callable[..., GatewaySettings]) -> AsyncIterator[Api]:
+async def api_without_usage(
+    nats_url: str, database_url: str, make_gateway_settings: Callable[..., GatewaySettings]
+) -> AsyncIterator[Api]:
+    """A gateway whose usage service started once (so its quota rule is stored) and is down now."""
+    async with running(create_usage(UsageSettings(**common_env(nats_url, database_url)))):
+        pass
     settings = make_gateway_settings(rpc_timeout_seconds=1.0)
     async with serving(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         yield Api(base_url, client, settings)
 
 
-async def test_with_the_usage_service_down_nothing_is_accepted_unmetered(
+async def test_with_the_usage_service_down_a_request_is_still_accepted_and_its_unit_taken(
     api_without_usage: Api, database_url: str
 ) -> None:
-    # An answer at all (the client gives up after 10 s) shows the gateway does not wait for usage forever.
+    # The unit is taken in the accept transaction (usage's own function), not asked of the service.
     response = await api_without_usage.client.post(
         "/api/ai/generate-media", json=VALID, headers=api_without_usage.auth("erin")
     )
-    assert response.status_code == 503
-    assert response.json()["error"] == "Service temporarily unavailable"
+    assert response.status_code == 202, response.text
+    asset_id = response.json()["id"]
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM gateway.media_assets") == 0
-        assert await conn.fetchval("SELECT count(*) FROM gateway.outbox") == 0
+        reservation = await conn.fetchrow(
+            "SELECT user_id, state FROM usage.reservations WHERE request_id = $1", asset_id
+        )
+        assert dict(reservation or {}) == {"user_id": "erin", "state": "reserved"}
+        assert await conn.fetchval("SELECT reserved FROM usage.monthly_usage WHERE user_id = 'erin'") == 1
+        assert await conn.fetchval(
+            "SELECT count(*) FROM gateway.outbox WHERE convert_from(payload, 'UTF8') LIKE $1", f"%{asset_id}%"
+        )
     finally:
         await conn.close()
+    # The meter is the usage service's answer: it is down.
     assert (await api_without_usage.client.get("/api/usage", headers=api_without_usage.auth("erin"))).status_code == 503
+
+
+async def test_before_the_usage_service_ever_started_nothing_is_accepted_unmetered(
+    api_without_usage: Api, database_url: str
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rule = await conn.fetchval("DELETE FROM usage.quota_rules RETURNING free_monthly_limit")
+        try:
+            response = await api_without_usage.client.post(
+                "/api/ai/generate-media", json=VALID, headers=api_without_usage.auth("gwen")
+            )
+            assert response.status_code == 503
+            assert response.json()["error"] == "Service temporarily unavailable"
+            assert await conn.fetchval("SELECT count(*) FROM gateway.media_assets WHERE user_id = 'gwen'") == 0
+            assert await conn.fetchval("SELECT count(*) FROM usage.reservations WHERE user_id = 'gwen'") == 0
+            assert await conn.fetchval("SELECT count(*) FROM usage.monthly_usage WHERE user_id = 'gwen'") == 0
+        finally:
+            await conn.execute("INSERT INTO usage.quota_rules (free_monthly_limit) VALUES ($1)", rule)
+    finally:
+        await conn.close()
 
 
 async def test_with_postgres_unreachable_the_gateway_answers_503_quickly(

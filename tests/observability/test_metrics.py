@@ -27,6 +27,7 @@ OWN = {
         "aistudio_http_request_duration_seconds",
         "aistudio_generations",
         "aistudio_generation_time_to_ready_seconds",
+        "aistudio_quota_reservations",
     },
     "generator": {
         "aistudio_provider_calls",
@@ -45,7 +46,7 @@ OWN = {
         "aistudio_poller_check_lag_seconds",
         "aistudio_poller_tasks_finished",
     },
-    "usage": {"aistudio_quota_reservations", "aistudio_quota_commits", "aistudio_quota_releases"},
+    "usage": {"aistudio_quota_moves", "aistudio_quota_commits", "aistudio_quota_releases"},
     "captioner": {"aistudio_captions"},
 }
 
@@ -105,7 +106,7 @@ def _every_figure(scraped: dict[str, dict[str, list[tuple[str, dict[str, str], f
     )
     assert value(generator, "aistudio_provider_calls_total", provider="kie", outcome="ok") >= 1
     assert value(poller, "aistudio_poller_tasks_finished_total", provider="kie-4o-image") >= 1
-    assert value(usage, "aistudio_quota_reservations_total", result="granted") >= 1
+    assert value(gateway, "aistudio_quota_reservations_total", result="granted") >= 1
     assert value(usage, "aistudio_quota_commits_total") >= 1
     assert value(scraped["captioner"], "aistudio_captions_total", kind="automatic", outcome="captioned") >= 1
 

@@ -40,6 +40,7 @@ from aistudio_runtime.outbox import channel_for
 
 from .domain import lifecycle
 from .domain.requests import GenerationSpec
+from .usage_client import UsageUnavailable
 
 SCHEMA = "gateway"
 CHANGES_CHANNEL = "gateway_asset_changes"
@@ -107,6 +108,26 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValueError("invalid cursor") from exc
 
 
+# A gateway started before any usage service migrated its schema (a fresh system coming up).
+_USAGE_NOT_MIGRATED = (asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError, asyncpg.UndefinedTableError)
+
+
+class QuotaRefused(Exception):
+    """The free plan's monthly limit is reached: nothing was stored."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__(f"monthly limit {limit} reached")
+        self.limit = limit
+
+
+def _check_units(outcome: str, limit: int | None) -> None:
+    """usage.reserve_units' answer, when it is not 'granted' (and so nothing was stored)."""
+    if outcome == "refused":
+        raise QuotaRefused(limit)
+    if outcome != "granted":
+        raise UsageUnavailable("no quota rule yet: the usage service has not started once")
+
+
 class Catalog:
     """The only writer of `gateway.media_assets`; each method is one named move of the lifecycle."""
 
@@ -150,11 +171,13 @@ class Catalog:
         spec: GenerationSpec,
         idempotency_key: str | None,
         deadline_at: datetime,
-        plan: Plan | None = None,
         input_image_url: str | None = None,
     ) -> asyncpg.Record | None:
-        """Store the asset and its GenerationRequested in one transaction; None if the key was taken meanwhile.
-        `plan` (from the quota reservation's reply) is stamped on the request: the model follows it.
+        """Take the asset's unit of quota and store the asset with its GenerationRequested, in one
+        statement (atomic on its own): both or neither, so no unit is ever held for an asset that was
+        not stored. None if the request was stored meanwhile (the same Idempotency-Key); raises
+        QuotaRefused at the free limit and UsageUnavailable before usage has ever started.
+        The request carries the plan the unit was taken under: the model follows it.
         An edit (`spec.parent_id`) sends `input_image_url`, our signed link of the parent, as the request's
         reference image; the asset itself keeps only its parent's id."""
         event = GenerationRequested(
@@ -167,51 +190,65 @@ class Catalog:
             aspect_ratio=spec.aspect_ratio,
             reference_image_url=input_image_url or spec.reference_image_url,
             deadline_at=deadline_at,
-            plan=plan,
+            plan=Plan.FREE,
             style=spec.style,
             parent_asset_id=spec.parent_id,
             input_image_key=spec.parent_storage_key,
         )
-        # The hot path of every accepted request, so one statement (atomic on its own): the asset,
-        # its event in the outbox, the change for live views, and the two wake-ups.
-        return await self.pool.fetchrow(
-            "WITH asset AS ("
-            "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
-            "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id,"
-            "  parent_id)"
-            "  VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17, $19)"
-            f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}),"
-            # The request's trace goes with the event (see aistudio_runtime.tracing).
-            " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload, traceparent)"
-            "  SELECT $10, $11, $12, $18 FROM asset RETURNING id),"
-            # The user's next change number, under their counter's row lock (see feed.py).
-            " feed AS (INSERT INTO gateway.user_feeds AS f (user_id, seq) SELECT user_id, 1 FROM asset"
-            "  ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1 RETURNING user_id, seq),"
-            " change AS (INSERT INTO gateway.asset_changes (user_id, seq, asset_id)"
-            "  SELECT feed.user_id, feed.seq, asset.id FROM feed JOIN asset ON true RETURNING seq, user_id),"
-            " woken AS (SELECT pg_notify($13, ''), pg_notify($14, change.seq || ':' || change.user_id)"
-            "  FROM change JOIN queued ON true)"
-            " SELECT asset.* FROM asset LEFT JOIN woken ON true",
-            asset_id,
-            user_id,
-            spec.provider.value,
-            spec.media_type.value,
-            spec.prompt,
-            spec.reference_image_url,
-            spec.aspect_ratio,
-            idempotency_key,
-            spec.fingerprint(),
-            event.event_id,
-            event.subject,
-            event.to_json(),
-            channel_for(SCHEMA),
-            CHANGES_CHANNEL,
-            event.deadline_at,
-            spec.style,
-            spec.template_id,
-            tracing.current_traceparent(),
-            spec.parent_id,
-        )
+        # The hot path of every accepted request, so one statement: the unit (usage's function), the
+        # asset, its event in the outbox (as the free or the pro plan's, whichever the unit was taken
+        # under), the change for live views, and the two wake-ups.
+        try:
+            row = await self.pool.fetchrow(
+                "WITH units AS (SELECT outcome, plan, free_limit FROM usage.reserve_units(ARRAY[$1::uuid], $2, $15)),"
+                " asset AS ("
+                "  INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
+                "  reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style, template_id,"
+                "  parent_id)"
+                "  SELECT $1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $15, $16, $17, $19 FROM units"
+                # No ON CONFLICT: a conflict aborts the statement, the unit with it.
+                f"  WHERE units.outcome = 'granted' RETURNING {ASSET_COLUMNS}),"
+                # The request's trace goes with the event (see aistudio_runtime.tracing).
+                " queued AS (INSERT INTO gateway.outbox (event_id, subject, payload, traceparent)"
+                "  SELECT $10, $11, CASE WHEN units.plan = 'pro' THEN $20::bytea ELSE $12::bytea END, $18"
+                "  FROM asset JOIN units ON true RETURNING id),"
+                # The user's next change number, under their counter's row lock (see feed.py).
+                " feed AS (INSERT INTO gateway.user_feeds AS f (user_id, seq) SELECT user_id, 1 FROM asset"
+                "  ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1 RETURNING user_id, seq),"
+                " change AS (INSERT INTO gateway.asset_changes (user_id, seq, asset_id)"
+                "  SELECT feed.user_id, feed.seq, asset.id FROM feed JOIN asset ON true RETURNING seq, user_id),"
+                " woken AS (SELECT pg_notify($13, ''), pg_notify($14, change.seq || ':' || change.user_id)"
+                "  FROM change JOIN queued ON true)"
+                " SELECT units.outcome AS units_outcome, units.free_limit AS units_limit, asset.*"
+                " FROM units LEFT JOIN asset ON true LEFT JOIN woken ON true",
+                asset_id,
+                user_id,
+                spec.provider.value,
+                spec.media_type.value,
+                spec.prompt,
+                spec.reference_image_url,
+                spec.aspect_ratio,
+                idempotency_key,
+                spec.fingerprint(),
+                event.event_id,
+                event.subject,
+                event.to_json(),
+                channel_for(SCHEMA),
+                CHANGES_CHANNEL,
+                event.deadline_at,
+                spec.style,
+                spec.template_id,
+                tracing.current_traceparent(),
+                spec.parent_id,
+                event.model_copy(update={"plan": Plan.PRO}).to_json(),
+            )
+        except asyncpg.UniqueViolationError:  # its unit or its asset exists: nothing was written
+            return None
+        except _USAGE_NOT_MIGRATED as exc:
+            raise UsageUnavailable("usage's schema is not there yet: the usage service has not started once") from exc
+        assert row is not None  # `units` always has its one row
+        _check_units(row["units_outcome"], row["units_limit"])
+        return row
 
     async def create_batch(
         self,
@@ -221,41 +258,68 @@ class Catalog:
         spec: GenerationSpec,
         idempotency_key: str | None,
         deadline_at: datetime,
-        plan: Plan | None = None,
     ) -> list[asyncpg.Record] | None:
         """Store the variants of one request together (one transaction), each an asset of its own
         that is settled on its own. 4o Image makes them all in one paid task, so only the first
         asset gets a GenerationRequested, naming every asset of the batch (result i → asset i);
         the other providers get one request per variant. The Idempotency-Key is kept on the first.
-        None if the key was taken meanwhile."""
+        Every variant's unit is taken in the same transaction, all or none (usage.reserve_units).
+        None if the key was taken meanwhile; QuotaRefused and UsageUnavailable as `create`."""
         one_task = spec.provider is Provider.KIE_4O_IMAGE
-        events = [
-            GenerationRequested(
-                correlation_id=asset_id,
-                asset_id=asset_id,
-                user_id=user_id,
-                provider=spec.provider,
-                media_type=spec.media_type,
-                prompt=spec.provider_prompt,
-                aspect_ratio=spec.aspect_ratio,
-                reference_image_url=spec.reference_image_url,
-                deadline_at=deadline_at,
-                plan=plan,
-                style=spec.style,
-                batch_id=batch_id,
-                variant_asset_ids=asset_ids if one_task else None,
-            )
-            for asset_id in (asset_ids[:1] if one_task else asset_ids)
-        ]
+        try:
+            return await self._store_batch(asset_ids, batch_id, user_id, spec, idempotency_key, deadline_at, one_task)
+        except asyncpg.UniqueViolationError:  # a concurrent request with the same key stored it first
+            return None
+        except _USAGE_NOT_MIGRATED as exc:
+            raise UsageUnavailable("usage's schema is not there yet: the usage service has not started once") from exc
+
+    async def _store_batch(
+        self,
+        asset_ids: list[UUID],
+        batch_id: UUID,
+        user_id: str,
+        spec: GenerationSpec,
+        idempotency_key: str | None,
+        deadline_at: datetime,
+        one_task: bool,
+    ) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            units = await conn.fetchrow(
+                "SELECT outcome, plan, free_limit FROM usage.reserve_units($1::uuid[], $2, $3)",
+                asset_ids,
+                user_id,
+                deadline_at,
+            )
+            assert units is not None
+            _check_units(units["outcome"], units["free_limit"])  # raising undoes the transaction
+            plan = Plan(units["plan"])
+            events = [
+                GenerationRequested(
+                    correlation_id=asset_id,
+                    asset_id=asset_id,
+                    user_id=user_id,
+                    provider=spec.provider,
+                    media_type=spec.media_type,
+                    prompt=spec.provider_prompt,
+                    aspect_ratio=spec.aspect_ratio,
+                    reference_image_url=spec.reference_image_url,
+                    deadline_at=deadline_at,
+                    plan=plan,
+                    style=spec.style,
+                    batch_id=batch_id,
+                    variant_asset_ids=asset_ids if one_task else None,
+                )
+                for asset_id in (asset_ids[:1] if one_task else asset_ids)
+            ]
             for index, asset_id in enumerate(asset_ids):
+                # No ON CONFLICT: a conflict (the same key's batch, stored first) undoes it all, units too.
                 row = await conn.fetchrow(
                     "INSERT INTO gateway.media_assets (id, user_id, provider, requested_provider, type, prompt,"
                     " reference_image_url, aspect_ratio, idempotency_key, request_hash, deadline_at, style,"
                     " template_id, batch_id, batch_index)"
                     " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    f" ON CONFLICT DO NOTHING RETURNING {ASSET_COLUMNS}",
+                    f" RETURNING {ASSET_COLUMNS}",
                     asset_id,
                     user_id,
                     spec.provider.value,
@@ -271,8 +335,7 @@ class Catalog:
                     batch_id,
                     index,
                 )
-                if row is None:  # a concurrent request with the same key stored the batch first
-                    return None
+                assert row is not None
                 rows.append(row)
             await enqueue(conn, SCHEMA, *events)
             for row in rows:

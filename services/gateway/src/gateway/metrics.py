@@ -32,6 +32,17 @@ TIME_TO_READY = Histogram(
     ["provider", "media_type"],
     buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 2400),
 )
+# Taken in the accept transaction (usage.reserve_units); usage counts the moves after it.
+QUOTA_RESERVATIONS = Counter(
+    "aistudio_quota_reservations_total",
+    "Units of quota asked for on accepting a request, by result (granted, refused); one per asset.",
+    ["result"],
+)
+
+
+def units_asked(granted: bool, units: int = 1) -> None:
+    QUOTA_RESERVATIONS.labels("granted" if granted else "refused").inc(units)
+
 
 # Beyond this many moves waiting to be counted (the database away), the oldest are dropped.
 MAX_WAITING = 10_000

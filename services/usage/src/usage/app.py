@@ -28,7 +28,7 @@ def create_app(settings: UsageSettings | None = None, *, clock: Clock = utc_now)
     )
     handlers.register(broker, ledger)
     sweeper = _Sweeper(ledger, settings)
-    return runtime.application(start=[sweeper.start], stop=[sweeper.stop])
+    return runtime.application(start=[ledger.publish_rules, sweeper.start], stop=[sweeper.stop])
 
 
 class _Sweeper:

@@ -244,15 +244,11 @@ class Ledger:
     async def _take_unit(
         self, conn: asyncpg.Connection, user_id: str, period: date, units: int = 1
     ) -> UsageSummary | None:
-        """One conditional upsert takes the units: under the row lock, used + reserved + units <= limit."""
+        """Usage's one conditional upsert takes the units (usage.take_units, migration 0003): under
+        the row lock, used + reserved + units <= limit. The gateway's accept transaction takes them
+        through the same function."""
         row = await conn.fetchrow(
-            "WITH account AS (SELECT COALESCE((SELECT plan FROM usage.accounts WHERE user_id = $1), 'free')"
-            "   AS plan)"
-            " INSERT INTO usage.monthly_usage AS m (user_id, period_start, reserved)"
-            " SELECT $1, $2, $4::int FROM account WHERE account.plan = 'pro' OR $3::int >= $4::int"
-            " ON CONFLICT (user_id, period_start) DO UPDATE SET reserved = m.reserved + $4::int"
-            " WHERE (SELECT plan FROM account) = 'pro' OR m.used + m.reserved + $4::int <= $3::int"
-            " RETURNING m.used, m.reserved, (SELECT plan FROM account) AS plan",
+            "SELECT used_units, reserved_units, plan_name FROM usage.take_units($1, $2, $4, $3)",
             user_id,
             period,
             self._free_limit,
@@ -260,7 +256,17 @@ class Ledger:
         )
         if row is None:
             return None
-        return self._summarise(user_id, Plan(row["plan"]), period, row["used"], row["reserved"])
+        return self._summarise(user_id, Plan(row["plan_name"]), period, row["used_units"], row["reserved_units"])
+
+    async def publish_rules(self) -> None:
+        """Store the free plan's limit where the gateway's accept transaction reads it (at start-up;
+        until a usage service has done so once, the gateway accepts nothing)."""
+        await self._pool.execute(
+            "INSERT INTO usage.quota_rules (free_monthly_limit) VALUES ($1) ON CONFLICT (singleton)"
+            " DO UPDATE SET free_monthly_limit = EXCLUDED.free_monthly_limit, updated_at = now()"
+            " WHERE quota_rules.free_monthly_limit <> EXCLUDED.free_monthly_limit",
+            self._free_limit,
+        )
 
     async def set_plan(self, user_id: str, plan: Plan, effective_at: datetime | None = None) -> UsageSummary:
         """Store the plan unless a change decided later is stored already (no time given: now)."""

@@ -19,6 +19,12 @@ Why each state exists:
   out). The first reserve to arrive after it is that lost call: it is refused and takes nothing,
   and the tombstone becomes `withdrawn`, so a retry after it gets through.
 
+Where each move is applied: RESERVE (and RESERVE_AGAIN, for an id withdrawn or tombstoned by a
+gateway of the previous release) is taken in the gateway's accept transaction, through usage's
+function `usage.reserve_units` (migration 0003), so the asset and its unit commit together; the
+ReserveQuota request below it is kept for gateways of the previous release. Every later move is
+the ledger's, from events (the catalog's verdict) and usage's own sweeper.
+
 Every transition is a value: the ledger applies it with a conditional update from `source` and
 moves the month's counters by `used` and `reserved`. Nothing here touches a database.
 """

@@ -1,17 +1,17 @@
-"""Several variants of one request: every unit reserved at once or none, the assets stored together."""
+"""Several variants of one request: every unit taken at once or none, with the assets, in one transaction."""
 
-import contextlib
 from uuid import UUID, uuid4, uuid5
 
+from ... import metrics
+from ...catalog import QuotaRefused
 from ...domain.requests import GenerationSpec
-from ...usage_client import UsageUnavailable
 from ..deps import Gateway
 from ..errors import ApiError
 from ..presenters import present_asset
 from ..schemas import BatchPublic
 
 # Batches created through an Idempotency-Key get ids derived from it (as single assets do), so
-# concurrent retries reserve under the same request ids and are charged once.
+# concurrent retries take units under the same request ids and are charged once.
 _BATCH_NAMESPACE = UUID("0c1f7f0e-6a53-4c36-8a38-5d2b8c9e4b71")
 
 
@@ -56,29 +56,16 @@ async def generate_batch(gateway: Gateway, user_id: str, spec: GenerationSpec, k
     if key and (replayed := await _replay(gateway, user_id, key, spec)):
         return replayed
     batch_id, asset_ids = _ids(user_id, key, spec.variants)
-    lead, others = asset_ids[0], asset_ids[1:]
     deadline_at = gateway.catalog.new_deadline()
     try:
-        reservation = await gateway.usage.reserve(lead, user_id, deadline_at, also=others)
-    except UsageUnavailable:
-        for asset_id in asset_ids:  # its answer may only have been lost
-            gateway.usage.withdraw_soon(asset_id, user_id)
-        raise
-    if not reservation.granted:
-        raise limit_reached(reservation.usage.limit)
-    try:
-        rows = await gateway.catalog.create_batch(
-            asset_ids, batch_id, user_id, spec, key, deadline_at, reservation.usage.plan
-        )
-    except BaseException:
-        # Nothing was stored: every unit goes back now (the usage sweeper would, later).
-        with contextlib.suppress(Exception):
-            for asset_id in asset_ids:
-                await gateway.usage.release(asset_id, user_id)
-        raise
+        rows = await gateway.catalog.create_batch(asset_ids, batch_id, user_id, spec, key, deadline_at)
+    except QuotaRefused as refused:
+        metrics.units_asked(False, len(asset_ids))
+        raise limit_reached(refused.limit) from None
     if rows is None:  # a concurrent request with the same key stored it first
         replayed = await _replay(gateway, user_id, key or "", spec)
         if replayed is None:
             raise ApiError(409, {"error": "Conflicting request, please retry"})
         return replayed
+    metrics.units_asked(True, len(rows))
     return _batch(gateway, batch_id, list(rows))

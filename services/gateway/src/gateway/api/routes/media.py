@@ -1,6 +1,5 @@
 """Generation requests and the user's gallery."""
 
-import contextlib
 import dataclasses
 import json
 from datetime import datetime, timedelta
@@ -11,10 +10,10 @@ from fastapi import APIRouter, Header, Query, Request
 
 from aistudio_contracts import MediaType
 
-from ...catalog import decode_cursor
+from ... import metrics
+from ...catalog import QuotaRefused, decode_cursor
 from ...domain.requests import GenerationSpec, InvalidRequest, Issue, parse_generation_request
 from ...templates import Templates
-from ...usage_client import UsageUnavailable
 from ..deps import CurrentUser, Gateway, GatewayDep, GeneratingUser
 from ..errors import ApiError, asset_id_of, not_found
 from ..presenters import present_asset
@@ -24,7 +23,7 @@ from .batches import generate_batch, limit_reached
 router = APIRouter(prefix="/api/ai", tags=["media"])
 
 # Assets created through an Idempotency-Key get an id derived from it, so that concurrent
-# retries reserve quota under one request id and are charged once.
+# retries take quota under one request id and are charged once.
 _IDEMPOTENCY_NAMESPACE = UUID("6f1c1f3e-3c5e-4d0b-9a53-2f1f0e7a1c11")
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -99,32 +98,18 @@ async def generate_one(gateway: Gateway, user_id: str, spec: GenerationSpec, key
 
     deadline_at = gateway.catalog.new_deadline()
     try:
-        reservation = await gateway.usage.reserve(asset_id, user_id, deadline_at)
-    except UsageUnavailable:
-        gateway.usage.withdraw_soon(asset_id, user_id)  # its answer may only have been lost
-        raise
-    if not reservation.granted:
-        raise limit_reached(reservation.usage.limit)
-    try:
         row = await gateway.catalog.create(
-            asset_id,
-            user_id,
-            spec,
-            key,
-            deadline_at,
-            reservation.usage.plan,
-            _input_image_url(gateway, spec, deadline_at),
+            asset_id, user_id, spec, key, deadline_at, _input_image_url(gateway, spec, deadline_at)
         )
-    except BaseException:
-        # The asset was not stored: give the unit back now (the usage sweeper would, later).
-        with contextlib.suppress(Exception):
-            await gateway.usage.release(asset_id, user_id)
-        raise
+    except QuotaRefused as refused:
+        metrics.units_asked(False)
+        raise limit_reached(refused.limit) from None
     if row is None:  # a concurrent request with the same key stored it first
         existing = await gateway.catalog.find_by_idempotency_key(user_id, key or "")
         if existing is None:
             raise ApiError(409, {"error": "Conflicting request, please retry"})
         return _replay(gateway, existing, spec)
+    metrics.units_asked(True)
     return present_asset(row, gateway.links)
 
 
