@@ -333,11 +333,11 @@ def _fairness_section(r: dict[str, Any], out: Path) -> tuple[list[str], list[str
         "## 6. Fair shares of KIE's limit",
         "",
         f"One pro user's {r['backlog']}-job backlog, then one job each from {r['light_users']} free users,"
-        f" time-scaled to 20 per {r['window_seconds']:g} s (margin {r['margin_seconds']:g} s). Wait = task"
-        " created at KIE minus accepted by the gateway, in limiter windows. Use = one window over the mean"
-        " time between a task and the one 20 later. What bounds the use: each slot is held from booking"
-        " until its answer plus the window and the margin (with production's 1 s margin on a 10 s window,"
-        " at most 91 %).",
+        f" at 20 per {r['window_seconds']:g} s (margin {r['margin_seconds']:g} s); the light users come once"
+        " the backlog runs in its steady state. Wait = task created at KIE minus accepted by the gateway, in"
+        " limiter windows. Use = one window over the mean time between a task and the one 20 later. What"
+        " bounds the use: each slot is held from booking until its answer plus the window and the margin,"
+        " so the account runs at window / (window + margin + answer time) of the limit.",
         "",
         _table(
             ["light wait max (windows)", "p50", "FIFO would be", "use of the limit", "429s", "tasks"],

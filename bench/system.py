@@ -99,7 +99,8 @@ class System:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("SIMULATOR_", "AISTUDIO_"))}
         env.update(
             {
-                "PYTHONPATH": str(REPO_ROOT),
+                # The caller's path first: a checkout's sources run in place of the venv's installs.
+                "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(REPO_ROOT)))),
                 "PYTHONUNBUFFERED": "1",
                 "NATS_URL": self.nats.url,
                 "DATABASE_URL": self.postgres.url,
