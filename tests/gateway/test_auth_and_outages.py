@@ -166,6 +166,30 @@ async def test_before_the_usage_service_ever_started_nothing_is_accepted_unmeter
         await conn.close()
 
 
+async def test_a_gateway_up_before_usage_migrated_answers_503_not_500(
+    api_without_usage: Api, database_url: str
+) -> None:
+    # A fresh system coming up: the gateway's schema is there, usage's function not yet.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "ALTER FUNCTION usage.reserve_units(uuid[], text, timestamptz) RENAME TO reserve_units_later"
+        )
+        try:
+            for body in (VALID, {**VALID, "variants": 2}):
+                response = await api_without_usage.client.post(
+                    "/api/ai/generate-media", json=body, headers=api_without_usage.auth("hana")
+                )
+                assert response.status_code == 503, response.text
+            assert await conn.fetchval("SELECT count(*) FROM gateway.media_assets WHERE user_id = 'hana'") == 0
+        finally:
+            await conn.execute(
+                "ALTER FUNCTION usage.reserve_units_later(uuid[], text, timestamptz) RENAME TO reserve_units"
+            )
+    finally:
+        await conn.close()
+
+
 async def test_with_postgres_unreachable_the_gateway_answers_503_quickly(
     usage_service: None, make_gateway_settings: Callable[..., GatewaySettings], database_url: str
 ) -> None:
