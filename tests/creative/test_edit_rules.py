@@ -81,3 +81,13 @@ def test_an_input_link_expires_when_asked_whatever_the_links_ttl() -> None:
     assert url.startswith(f"https://studio.example/media/{PARENT.asset_id}?")
     assert links.verify(PARENT.asset_id, expires, signature, now=until.timestamp())
     assert not links.verify(PARENT.asset_id, expires, signature, now=until.timestamp() + 2)
+
+
+def test_an_input_link_is_at_the_providers_address_of_the_gateway_and_a_browser_link_at_the_public_one() -> None:
+    links = LinkSigner("k" * 32, "http://127.0.0.1:8000", ttl_seconds=60, provider_base_url="http://gateway:8000/")
+    until = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    assert links.media_url_until(PARENT.asset_id, until).startswith(f"http://gateway:8000/media/{PARENT.asset_id}?")
+    assert links.media_url(PARENT.asset_id).startswith(f"http://127.0.0.1:8000/media/{PARENT.asset_id}?")
+    # Unset (blank): the providers reach the gateway where browsers do.
+    same = LinkSigner("k" * 32, "https://studio.example", ttl_seconds=60, provider_base_url="")
+    assert same.media_url_until(PARENT.asset_id, until).startswith("https://studio.example/media/")

@@ -18,6 +18,7 @@ from aistudio_providers import (
     verify_callback_token,
     verify_kie_signature,
 )
+from aistudio_runtime.settings import KieCallbackSettings
 
 from ..support.simulator import CALLBACK_HMAC_KEY, CallbackReceiver, wait_until_finished
 
@@ -126,3 +127,10 @@ async def test_a_callback_can_never_come_so_polling_must_work_alone(
 
     assert status.state is TaskState.SUCCEEDED
     assert callbacks.wait_for(1, timeout=0.3) == []
+
+
+def test_callbacks_go_to_the_providers_address_of_the_gateway_when_it_is_set() -> None:
+    public = KieCallbackSettings(public_base_url="http://127.0.0.1:8000", provider_base_url="")
+    assert public.provider_facing_url == "http://127.0.0.1:8000"
+    inside = KieCallbackSettings(public_base_url="http://127.0.0.1:8000", provider_base_url="http://gateway:8000")
+    assert inside.provider_facing_url == "http://gateway:8000"

@@ -232,5 +232,14 @@ class KieCallbackSettings(BaseSettings):
 
     # Where the world reaches the gateway; KIE's callback URLs and media links start with it.
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where the providers reach it, when not at PUBLIC_BASE_URL (compose with the simulator:
+    # http://gateway:8000): KIE's callbacks and the edit input links KIE fetches. Blank: PUBLIC_BASE_URL.
+    provider_base_url: str = ""
+
+    @property
+    def provider_facing_url(self) -> str:
+        """The gateway's address as the providers reach it."""
+        return self.provider_base_url.strip() or self.public_base_url
+
     # Derives the per-asset token in KIE's callback URL (generator) and checks it (gateway).
     callback_signing_key: SecretStr = signing_secret("change-me-callback-signing-key")

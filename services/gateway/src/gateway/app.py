@@ -55,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.media_signing_key.get_secret_value(),
             settings.public_base_url,
             settings.media_link_ttl_seconds,
+            settings.provider_base_url,
         ),
         media=create_media_store(settings, settings.media_dir),
         broker=broker,

@@ -9,9 +9,10 @@ from uuid import UUID
 
 
 class LinkSigner:
-    def __init__(self, key: str, public_base_url: str, ttl_seconds: int) -> None:
+    def __init__(self, key: str, public_base_url: str, ttl_seconds: int, provider_base_url: str = "") -> None:
         self._key = key.encode()
         self._base = public_base_url.rstrip("/")
+        self._provider_base = (provider_base_url or public_base_url).rstrip("/")
         self._ttl = ttl_seconds
 
     def _signature(self, asset_id: UUID, expires: int) -> str:
@@ -24,10 +25,11 @@ class LinkSigner:
         return f"{self._base}/media/{asset_id}?expires={expires}&signature={self._signature(asset_id, expires)}"
 
     def media_url_until(self, asset_id: UUID, expires_at: datetime) -> str:
-        """A link that lives until `expires_at`, whatever the TTL: an edit's input image, fetched
-        by the provider whenever the queued job is sent (see api/routes/media.py)."""
+        """A link for the provider (at PROVIDER_BASE_URL) that lives until `expires_at`, whatever the
+        TTL: an edit's input image, fetched whenever the queued job is sent (see api/routes/media.py)."""
         expires = math.ceil(expires_at.timestamp())
-        return f"{self._base}/media/{asset_id}?expires={expires}&signature={self._signature(asset_id, expires)}"
+        signature = self._signature(asset_id, expires)
+        return f"{self._provider_base}/media/{asset_id}?expires={expires}&signature={signature}"
 
     def verify(self, asset_id: UUID, expires: int, signature: str, now: float | None = None) -> bool:
         now = time.time() if now is None else now

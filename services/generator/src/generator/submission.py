@@ -443,4 +443,4 @@ class Submitter:
 
     def _callback_url(self, asset_id: UUID) -> str:
         token = callback_token(self._settings.callback_signing_key.get_secret_value(), asset_id)
-        return callback_url(self._settings.public_base_url, asset_id, token)
+        return callback_url(self._settings.provider_facing_url, asset_id, token)
