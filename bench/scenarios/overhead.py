@@ -25,8 +25,8 @@ TARGET_P50_MS = 50.0
 class EventStream:
     """Reads the user's event stream and notes when each asset was first seen ready."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        self._http, self._url = http, url
+    def __init__(self, http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        self._http, self._url, self._headers = http, url, headers
         self.ready: dict[str, float] = {}
         self._waiters: dict[str, asyncio.Event] = {}
         self._opened = asyncio.Event()
@@ -44,7 +44,9 @@ class EventStream:
                 await self._task
 
     async def _read(self) -> None:
-        async with self._http.stream("GET", self._url, timeout=httpx.Timeout(10, read=None)) as response:
+        async with self._http.stream(
+            "GET", self._url, headers=self._headers, timeout=httpx.Timeout(10, read=None)
+        ) as response:
             response.raise_for_status()
             event = ""
             async for line in response.aiter_lines():
@@ -69,10 +71,11 @@ async def _series(
 ) -> tuple[list[float], dict[str, tuple[str, float, float]]]:
     """Submit -> ready (ms) per job, and per asset id: (prompt, sent at, seen ready at)."""
     headers = system.auth(user)
-    url = f"{system.gateway_url}/api/ai/media/events?access_token={system.token(user)}"
+    # The bearer token in a header: the gateway takes none in a URL (EventSource clients use a ticket).
+    url = f"{system.gateway_url}/api/ai/media/events"
     took: list[float] = []
     jobs: dict[str, tuple[str, float, float]] = {}
-    async with EventStream(http, url) as stream:
+    async with EventStream(http, url, headers) as stream:
         for i in range(count):
             prompt = f"{body['prompt']} #{i}"
             began = time.time()
