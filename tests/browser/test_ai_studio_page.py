@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import nats
 import pytest
 from playwright.async_api import Page, expect
 
@@ -19,10 +18,10 @@ from aistudio_contracts import (
     MediaType,
     Provider,
 )
-from aistudio_contracts.envelope import Event
 from aistudio_contracts.events import StoredMedia
 from provider_simulator.media import encode_test_clip, render_image
 
+from ..support.events import publish
 from .conftest import PHONE, PageProblems, Studio, screenshot_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -52,16 +51,6 @@ def card(page: Page, prompt: str) -> Any:
 
 async def options_of(page: Page, select_id: str) -> list[str]:
     return await page.locator(f"#{select_id} option").all_text_contents()
-
-
-async def publish(nats_url: str, *events: Event) -> None:
-    connection = await nats.connect(nats_url)
-    try:
-        jetstream = connection.jetstream()
-        for event in events:
-            await jetstream.publish(event.subject, event.to_json(), headers={"Nats-Msg-Id": str(event.event_id)})
-    finally:
-        await connection.close()
 
 
 async def _until_settled(studio: Studio, user: str, asset_ids: list[str], within: float = 150.0) -> None:

@@ -13,8 +13,9 @@ from playwright.async_api import Page, expect
 
 from provider_simulator.media import render_image
 
+from ..support.events import publish
 from .conftest import PHONE, PageProblems, ScriptedEventStream, Studio, screenshot_path
-from .test_ai_studio_page import card, completed, publish, sign_in
+from .test_ai_studio_page import card, completed, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

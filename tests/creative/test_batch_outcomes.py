@@ -11,11 +11,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import nats
 import pytest
 
-from aistudio_contracts import Event, GenerationCancelled, GenerationRequested, MediaType, Provider, subjects
+from aistudio_contracts import GenerationCancelled, GenerationRequested, MediaType, Provider, subjects
 
+from ..support.events import publish
 from .conftest import Creative, eventually
 
 pytestmark = pytest.mark.integration
@@ -166,17 +166,6 @@ def _cancelled(asset_id: UUID) -> GenerationCancelled:
     )
 
 
-async def _publish(nats_url: str, *events: Event) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        for event in events:
-            await client.jetstream().publish(
-                event.subject, event.to_json(), headers={"Nats-Msg-Id": str(event.event_id)}
-            )
-    finally:
-        await client.close()
-
-
 async def _tombstone(system: Creative, asset_id: UUID) -> None:
     await eventually(
         lambda: system.row("SELECT 1 FROM generator.jobs WHERE asset_id = $1 AND request IS NULL", asset_id),
@@ -196,10 +185,10 @@ async def test_a_cancel_read_before_its_request_means_the_request_is_never_sent(
     single, lead, variant = uuid4(), uuid4(), uuid4()
     prompt = f"A kite over dunes {uuid4()}"
     # The cancels first (the generator reads them on their own consumer), then the requests.
-    await _publish(nats_url, _cancelled(single), _cancelled(lead), _cancelled(variant))
+    await publish(nats_url, _cancelled(single), _cancelled(lead), _cancelled(variant))
     for asset_id in (single, lead, variant):
         await _tombstone(system, asset_id)
-    await _publish(nats_url, _request(single, prompt), _request(lead, prompt, [lead, variant]))
+    await publish(nats_url, _request(single, prompt), _request(lead, prompt, [lead, variant]))
 
     for asset_id in (single, lead):
         job = await eventually(_taken_in(system, asset_id), "the request to be taken in")
@@ -224,9 +213,9 @@ async def test_a_batch_whose_lead_was_cancelled_before_its_request_is_made_for_t
     system: Creative, nats_url: str
 ) -> None:
     lead, variant = uuid4(), uuid4()
-    await _publish(nats_url, _cancelled(lead))
+    await publish(nats_url, _cancelled(lead))
     await _tombstone(system, lead)
-    await _publish(nats_url, _request(lead, f"Two teacups {uuid4()}", [lead, variant]))
+    await publish(nats_url, _request(lead, f"Two teacups {uuid4()}", [lead, variant]))
     job = await eventually(
         lambda: system.row(
             "SELECT task_id, cancelled_asset_ids FROM generator.jobs WHERE asset_id = $1 AND task_id IS NOT NULL",

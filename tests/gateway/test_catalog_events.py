@@ -39,17 +39,6 @@ DURABLES: dict[type[Event], str] = {
 }
 
 
-async def _publish(nats_url: str, *events: Event) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        for event in events:
-            await client.jetstream().publish(
-                event.subject, event.to_json(), headers={"Nats-Msg-Id": str(event.event_id)}
-            )
-    finally:
-        await client.close()
-
-
 async def _publish_applied(nats_url: str, *events: Event) -> None:
     """Publish, then wait until the gateway's consumer of each event has acknowledged it: past that
     point an event that must change nothing has had its chance to (no sleep stands in for it)."""

@@ -11,8 +11,8 @@ import pytest
 
 from aistudio_contracts import MediaType, Provider, QueueAdvanced, QueueJoined, TaskStarted, queue_correlation_id
 
+from ..support.events import publish
 from .conftest import Api
-from .test_catalog_events import _publish
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ async def test_a_known_backlog_shows_each_waiting_assets_place_start_and_ready_t
     now = datetime.now(UTC)
     slot = now + AHEAD
     # The newcomer's ticket equals the heavy user's first: the earlier arrival goes first.
-    await _publish(
+    await publish(
         nats_url,
         _joined(first, "heavy", 1.0),
         _joined(second, "heavy", 2.0),
@@ -97,7 +97,7 @@ async def test_a_known_backlog_shows_each_waiting_assets_place_start_and_ready_t
     assert sorted(asset["queuePosition"] for asset in gallery) == [1, 3, 4]
 
     # Two were sent: they leave the queue and the others move up.
-    await _publish(nats_url, _advanced(1.0, now + AHEAD))
+    await publish(nats_url, _advanced(1.0, now + AHEAD))
     assert (await _until_position(api, "heavy", second, 1, now + AHEAD))["estimatedStartAt"]
     assert (await _until_position(api, "heavy", third, 2))["queuePosition"] == 2
     for user, asset_id in (("heavy", first), ("light", newcomer)):
@@ -109,13 +109,13 @@ async def test_an_older_queue_report_does_not_undo_a_newer_one(api: Api, nats_ur
     sent, waiting = await _asset(api, "carol"), await _asset(api, "carol")
     now = datetime.now(UTC)
     newer = _advanced(2.0, now)
-    await _publish(nats_url, _joined(sent, "carol", 1.5), _joined(waiting, "carol", 5.0), newer)
+    await publish(nats_url, _joined(sent, "carol", 1.5), _joined(waiting, "carol", 5.0), newer)
     await _until_position(api, "carol", waiting, 1)
     # A report from before (a slower replica, a redelivery), then a newest one the same consumer
     # takes after it: once the newest shows, the older one was looked at and changed nothing.
     older = _advanced(0.0, now).model_copy(update={"occurred_at": newer.occurred_at - timedelta(seconds=5)})
     newest = _advanced(2.0, now + AHEAD)
-    await _publish(nats_url, older, newest)
+    await publish(nats_url, older, newest)
     for _ in range(200):
         shown = await _figures(api, "carol", waiting)
         if abs(_at(shown["estimatedStartAt"]) - newest.next_slot_at) < CLOSE:
@@ -131,7 +131,7 @@ async def test_the_live_stream_pushes_a_waiting_assets_place_when_it_joins_the_q
     async with api.client.stream(
         "GET", "/api/ai/media/events", headers={**api.auth("dora"), "Last-Event-ID": "0"}
     ) as stream:
-        await _publish(nats_url, _joined(asset_id, "dora", 7.0))
+        await publish(nats_url, _joined(asset_id, "dora", 7.0))
         pushed = await asyncio.wait_for(_asset_events(stream, asset_id, with_position=True), timeout=30)
     assert pushed["queuePosition"] == 1 and pushed["estimatedStartAt"] and pushed["estimatedReadyAt"]
 
@@ -152,7 +152,7 @@ async def _asset_events(response: Any, asset_id: str, *, with_position: bool) ->
 
 async def test_the_live_stream_pushes_a_new_place_when_the_queue_moves(api: Api, nats_url: str) -> None:
     first, second = await _asset(api, "erin"), await _asset(api, "erin")
-    await _publish(nats_url, _joined(first, "erin", 1.0), _joined(second, "erin", 2.0))
+    await publish(nats_url, _joined(first, "erin", 1.0), _joined(second, "erin", 2.0))
     await _until_position(api, "erin", second, 2)
     async with api.client.stream("GET", "/api/ai/media/events", headers=api.auth("erin")) as stream:
         lines = stream.aiter_lines()
@@ -160,7 +160,7 @@ async def test_the_live_stream_pushes_a_new_place_when_the_queue_moves(api: Api,
             if line.startswith("event: ready"):
                 break
         # No change of its own: the queue moved (the first was sent), and the page hears of it.
-        await _publish(nats_url, _advanced(1.0, datetime.now(UTC)))
+        await publish(nats_url, _advanced(1.0, datetime.now(UTC)))
         pushed = await asyncio.wait_for(_position_pushed(lines, second, 1), timeout=30)
     assert pushed["estimatedStartAt"]
 
@@ -178,7 +178,7 @@ async def test_once_submitted_the_ready_estimate_is_the_task_start_plus_the_typi
     api: Api, nats_url: str
 ) -> None:
     asset_id = await _asset(api, "fred")
-    await _publish(nats_url, _joined(asset_id, "fred", 4.0))
+    await publish(nats_url, _joined(asset_id, "fred", 4.0))
     await _until_position(api, "fred", asset_id, 1)
     started = TaskStarted(
         correlation_id=UUID(asset_id),
@@ -189,7 +189,7 @@ async def test_once_submitted_the_ready_estimate_is_the_task_start_plus_the_typi
         task_id="task-of-fred",
         prompt=IMAGE["prompt"],
     )
-    await _publish(nats_url, started)
+    await publish(nats_url, started)
     asset = await _until_position(api, "fred", asset_id, None)
     assert asset["estimatedStartAt"] is None
     ready = _at(asset["estimatedReadyAt"])

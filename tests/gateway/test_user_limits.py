@@ -12,9 +12,10 @@ import pytest
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 
+from ..support.events import publish
 from ..support.services import TEST_JWT_SECRET, serving
 from .conftest import Api
-from .test_catalog_events import VALID, _events, _publish, _settled
+from .test_catalog_events import VALID, _events, _settled
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +122,7 @@ async def test_media_is_served_with_nosniff_a_sandbox_and_an_inline_file_name(
     stored = media_dir / completed.media.storage_key
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
-    await _publish(nats_url, completed)
+    await publish(nats_url, completed)
     settled = await _settled(api, "viewer", asset["id"])
 
     link = httpx.URL(settled["resultUrl"])  # on the public base URL; the same path on this test server

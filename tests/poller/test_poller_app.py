@@ -3,13 +3,13 @@ is tracked, and an adopted task is checked at once, not after its scheduled firs
 
 from pathlib import Path
 
-import nats
 import pytest
 
-from aistudio_contracts import Event, Provider, ProviderCallbackReceived
+from aistudio_contracts import Provider, ProviderCallbackReceived
 from aistudio_providers import KieClient
 from poller.app import create_app
 
+from ..support.events import publish
 from ..support.services import running
 from ..support.simulator import SimulatorAdmin
 from .conftest import Db, finished_row, poller_settings, submit, task_started, wait_for
@@ -18,14 +18,6 @@ pytestmark = pytest.mark.integration
 
 # The scheduled first check is an hour away: a task that ends was checked because of its callback.
 HOUR = 3600.0
-
-
-async def _publish(nats_url: str, event: Event) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        await client.jetstream().publish(event.subject, event.to_json(), headers={"Nats-Msg-Id": str(event.event_id)})
-    finally:
-        await client.close()
 
 
 async def test_a_callback_before_task_started_makes_the_task_checked_at_once_when_it_is_tracked(
@@ -42,12 +34,12 @@ async def test_a_callback_before_task_started_makes_the_task_checked_at_once_whe
         task_id=started.task_id,
     )
     async with running(create_app(settings)):
-        await _publish(nats_url, callback)
+        await publish(nats_url, callback)
         await wait_for(
             lambda: db.pool.fetchval("SELECT true FROM poller.early_callbacks WHERE asset_id = $1", started.asset_id),
             "the early callback to be kept",
         )
-        await _publish(nats_url, started)
+        await publish(nats_url, started)
         row = await wait_for(lambda: finished_row(db, started.asset_id), "the task to end")
 
     assert row["outcome"] == "completed" and row["checks"] == 1
@@ -62,6 +54,6 @@ async def test_an_adopted_task_is_checked_at_once(
     )
     started = task_started(await submit(kie, finished=True), adopted=True)
     async with running(create_app(settings)):
-        await _publish(nats_url, started)
+        await publish(nats_url, started)
         row = await wait_for(lambda: finished_row(db, started.asset_id), "the task to end")
     assert row["outcome"] == "completed" and row["checks"] == 1
